@@ -1,0 +1,84 @@
+# sei - build, test, bench.
+#   make            ./sei and libsei.a
+#   make test       every test; ends with "N passed, M failed"
+#   make bench      benchmarks (bench/)
+# Options: OMP=0 (no OpenMP), SIMD=0 (portable C kernels only), SAN=1 (ASan+UBSan),
+#          ARCH=native|x86-64-v3|armv8-a|none (-march), CC=gcc|clang, OPT=-O2
+CC   ?= cc
+OMP  ?= 1
+SIMD ?= 1
+SAN  ?= 0
+ARCH ?= native
+OPT  ?= -O2
+
+CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I.
+ifneq ($(ARCH),none)
+CFLAGS += -march=$(ARCH)
+endif
+ifeq ($(SIMD),0)
+CFLAGS += -DSEI_NO_SIMD
+endif
+ifeq ($(OMP),1)
+CFLAGS += -fopenmp
+LDFLAGS += -fopenmp
+endif
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS := -lm
+
+CCNAME := $(notdir $(firstword $(CC)))
+BUILD := build/$(CCNAME)-omp$(OMP)-simd$(SIMD)-san$(SAN)-$(ARCH)
+
+LIB_SRC  := $(sort $(wildcard engine/*.c kernels/*.c autograd/*.c nets/*.c data/*.c split/*.c sim/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test bench clean FORCE
+all: sei libsei.a
+
+# ./sei and libsei.a are copies of the current configuration's build, refreshed whenever
+# the configuration changes (switching SAN=1 back and forth never leaves a stale binary).
+sei: $(BUILD)/sei FORCE
+	@cmp -s $< $@ || cp $< $@
+libsei.a: $(BUILD)/libsei.a FORCE
+	@cmp -s $< $@ || cp $< $@
+
+$(BUILD)/libsei.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sei: $(CLI_OBJ) $(BUILD)/libsei.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsei.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libsei.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(BUILD)/libsei.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libsei.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(BUILD)/libsei.a $(LDFLAGS) $(LDLIBS)
+
+test: sei $(TEST_BIN)
+	@sh tests/run.sh $(BUILD)/tests ./sei
+
+bench: sei $(BENCH_BIN)
+	@sh bench/run.sh $(BUILD)/bench ./sei
+
+clean:
+	rm -rf build sei libsei.a
+
+FORCE:
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

@@ -1,0 +1,27 @@
+/* gemm.h - single-precision matrix multiply, row-major, BLAS-like.
+ *
+ *   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
+ *
+ * op(X) = X, or X^T when transX != 0. Row-major: element (i,j) of a stored matrix X with
+ * leading dimension ldX is X[i*ldX + j]; A is stored [M,K] (lda >= K) or, transposed, [K,M]
+ * (lda >= M); B is stored [K,N] (ldb >= N) or [N,K] (ldb >= K). beta == 0 overwrites C
+ * (NaN in C is not propagated). Threads (OpenMP) split C's columns/rows, never K, so a
+ * result does not depend on the thread count.
+ *
+ * sei_gemm is the packed, blocked implementation (gemm.c + one micro-kernel per ISA);
+ * sei_gemm_ref is the naive triple loop it is tested against (gemm_ref.c). */
+#ifndef SEI_GEMM_H
+#define SEI_GEMM_H
+
+void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
+
+void sei_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+
+/* name of the micro-kernel compiled in: "avx512", "avx2", "neon" or "scalar" */
+const char *sei_gemm_isa(void);
+
+#endif

@@ -1,0 +1,144 @@
+/* ops.h - every neural-network op as a forward/backward pair of plain functions.
+ *
+ * Conventions (all ops):
+ *  - outputs first, inputs const, then a small params struct, then caller-owned scratch;
+ *  - activations are float32 NCHW, contiguous;
+ *  - backward ACCUMULATES (+=) into gradients (the caller zeroes them once per step);
+ *    any gradient pointer may be NULL to skip that gradient;
+ *  - forward saves what backward needs into caller-provided buffers (BN mean/rstd,
+ *    max-pool argmax, dropout mask, softmax probabilities);
+ *  - shapes are validated by the caller (autograd/ops layer); kernels assume valid params.
+ *  - ops with a fast path also have a naive *_ref version with the same signature (minus
+ *    scratch). sei_kernels_ref = 1 (env SEI_REF=1, or --ref) routes every call to the ref.
+ *
+ * Files: conv2d.c / conv2d_ref.c, conv_transpose2d.c / conv_transpose2d_ref.c, linear.c,
+ * activation.c (relu, dropout, add), pool.c (max, avg, adaptive avg), batchnorm.c, loss.c. */
+#ifndef SEI_OPS_H
+#define SEI_OPS_H
+#include <stddef.h>
+#include <stdint.h>
+#include "engine/rng.h"
+
+extern int sei_kernels_ref; /* 1: use the naive reference kernels everywhere */
+
+/* ---------------------------------------------------------------- conv2d
+ * in [N,C,H,W], w [OC, C/groups, KH, KW], b [OC] or NULL, out [N,OC,OH,OW]
+ * OH = (H + 2*ph - KH)/sh + 1 (floor), same for OW; dilation 1. */
+typedef struct {
+    int N, C, H, W;
+    int OC, KH, KW;
+    int sh, sw, ph, pw;
+    int groups;
+    int OH, OW;
+} Conv2dParams;
+
+/* fills OH/OW; returns 0 if the params are invalid (non-positive output, C or OC not
+ * divisible by groups, ...) */
+int conv2d_params(Conv2dParams *p, int N, int C, int H, int W, int OC, int KH, int KW,
+                  int stride, int pad, int groups);
+/* scratch floats needed by conv2d_forward / conv2d_backward (same buffer serves both) */
+size_t conv2d_workspace(const Conv2dParams *p);
+void conv2d_forward(float *out, const float *in, const float *w, const float *b,
+                    const Conv2dParams *p, float *ws);
+void conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const Conv2dParams *p, float *ws);
+void conv2d_forward_ref(float *out, const float *in, const float *w, const float *b,
+                        const Conv2dParams *p);
+void conv2d_backward_ref(float *din, float *dw, float *db, const float *dout,
+                         const float *in, const float *w, const Conv2dParams *p);
+
+/* ---------------------------------------------------------------- conv_transpose2d
+ * PyTorch ConvTranspose2d: in [N,C,H,W], w [C, OC/groups, KH, KW], b [OC] or NULL,
+ * out [N,OC,OH,OW], OH = (H-1)*sh - 2*ph + KH + oph (output_padding < stride). */
+typedef struct {
+    int N, C, H, W;
+    int OC, KH, KW;
+    int sh, sw, ph, pw, oph, opw;
+    int groups;
+    int OH, OW;
+} ConvT2dParams;
+
+int conv_transpose2d_params(ConvT2dParams *p, int N, int C, int H, int W, int OC, int KH,
+                            int KW, int stride, int pad, int output_pad, int groups);
+size_t conv_transpose2d_workspace(const ConvT2dParams *p);
+void conv_transpose2d_forward(float *out, const float *in, const float *w, const float *b,
+                              const ConvT2dParams *p, float *ws);
+void conv_transpose2d_backward(float *din, float *dw, float *db, const float *dout,
+                               const float *in, const float *w, const ConvT2dParams *p,
+                               float *ws);
+void conv_transpose2d_forward_ref(float *out, const float *in, const float *w,
+                                  const float *b, const ConvT2dParams *p);
+void conv_transpose2d_backward_ref(float *din, float *dw, float *db, const float *dout,
+                                   const float *in, const float *w, const ConvT2dParams *p);
+
+/* ---------------------------------------------------------------- linear
+ * in [N,I], w [O,I] (PyTorch layout), b [O] or NULL, out [N,O] = in w^T + b */
+typedef struct { int N, I, O; } LinearParams;
+void linear_forward(float *out, const float *in, const float *w, const float *b,
+                    const LinearParams *p);
+void linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const LinearParams *p);
+void linear_forward_ref(float *out, const float *in, const float *w, const float *b,
+                        const LinearParams *p);
+void linear_backward_ref(float *din, float *dw, float *db, const float *dout,
+                         const float *in, const float *w, const LinearParams *p);
+
+/* ---------------------------------------------------------------- elementwise
+ * relu: out may alias in. backward uses the forward OUTPUT (out > 0). */
+void relu_forward(float *out, const float *in, size_t n);
+void relu_backward(float *din, const float *dout, const float *out, size_t n);
+/* residual add: out = a + b (out may alias a or b); backward adds dout to da and db */
+void add_forward(float *out, const float *a, const float *b, size_t n);
+void add_backward(float *da, float *db, const float *dout, size_t n);
+/* dropout (training): mask[i] = keep; out = in * mask / (1-p). p in [0,1). */
+void dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p, Rng *rng);
+void dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p);
+
+/* ---------------------------------------------------------------- pooling
+ * max/avg pool: in [N,C,H,W] -> out [N,C,OH,OW]; floor or ceil mode as PyTorch
+ * (with ceil_mode, a window that starts in the right padding is dropped).
+ * max pool pads with -inf; argmax[i] = index within the input plane (h*W+w).
+ * avg pool: count_include_pad as PyTorch (divisor counts padding, not the ceil overhang). */
+typedef struct {
+    int N, C, H, W;
+    int KH, KW, sh, sw, ph, pw;
+    int ceil_mode, count_include_pad;
+    int OH, OW;
+} Pool2dParams;
+int pool2d_params(Pool2dParams *p, int N, int C, int H, int W, int k, int stride, int pad,
+                  int ceil_mode, int count_include_pad);
+void maxpool2d_forward(float *out, int32_t *argmax, const float *in, const Pool2dParams *p);
+void maxpool2d_backward(float *din, const float *dout, const int32_t *argmax,
+                        const Pool2dParams *p);
+void avgpool2d_forward(float *out, const float *in, const Pool2dParams *p);
+void avgpool2d_backward(float *din, const float *dout, const Pool2dParams *p);
+
+/* adaptive average pool, torchvision/PyTorch semantics: output cell i covers input rows
+ * [floor(i*H/OH), ceil((i+1)*H/OH)) (also when OH > H: cells then repeat input rows). */
+typedef struct { int N, C, H, W, OH, OW; } AdaptivePoolParams;
+void adaptive_avgpool2d_forward(float *out, const float *in, const AdaptivePoolParams *p);
+void adaptive_avgpool2d_backward(float *din, const float *dout, const AdaptivePoolParams *p);
+
+/* ---------------------------------------------------------------- batch norm 2d
+ * in/out [N,C,H,W] with HW = H*W. training: normalise by batch statistics (biased variance),
+ * save mean/rstd [C], and update running stats:
+ *   running_mean = (1-m)*running_mean + m*mean;
+ *   running_var  = (1-m)*running_var  + m*var*n/(n-1)   (n = N*HW; unbiased)
+ * eval: normalise by running stats (save_mean/save_rstd get those, for backward).
+ * gamma/beta may be NULL (affine=False). Statistics accumulate in double. */
+typedef struct { int N, C, HW; float eps, momentum; int training; } BatchNormParams;
+void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+                       float *running_var, const float *in, const float *gamma,
+                       const float *beta, const BatchNormParams *p);
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *gamma, const float *save_mean,
+                        const float *save_rstd, const BatchNormParams *p);
+
+/* ---------------------------------------------------------------- loss
+ * mean softmax cross-entropy over N rows of K logits; labels in [0,K).
+ * probs [N,K] saved for backward. Returns the loss; dlogits += dloss * (probs - onehot) / N. */
+float softmax_ce_forward(float *probs, const float *logits, const int32_t *labels, int N, int K);
+void softmax_ce_backward(float *dlogits, float dloss, const float *probs,
+                         const int32_t *labels, int N, int K);
+
+#endif

@@ -1,0 +1,21 @@
+#!/bin/sh
+# run.sh - runs every test binary in $1 and every tests/*.sh script (given the sei binary $2),
+# counts "ok"/"FAIL"/"SKIP" lines, and ends with "N passed, M failed". A binary or script that
+# crashes or exits non-zero without printing FAIL counts as one failure.
+dir=$1; sei=$2
+pass=0; fail=0; skip=0
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+for t in "$dir"/test_* tests/test_*.sh; do
+    [ -f "$t" ] || continue
+    case "$t" in *.d) continue ;; esac
+    if [ "${t%.sh}" != "$t" ]; then sh "$t" "$sei" >"$log" 2>&1; rc=$?
+    else "$t" >"$log" 2>&1; rc=$?; fi
+    cat "$log"
+    p=$(grep -c '^ok ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $(basename "$t"): exited with status $rc"; f=1
+    fi
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
