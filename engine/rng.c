@@ -11,6 +11,7 @@ static uint64_t splitmix(uint64_t *x) {
 
 void rng_seed(Rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
+    r->has_spare = 0;
 }
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -26,10 +27,15 @@ uint64_t rng_u64(Rng *r) {
 
 float rng_uniform(Rng *r) { return (float)(rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
 
+/* Box-Muller: each pair of uniforms gives two normals; the second is kept for the next call */
 float rng_normal(Rng *r) {
+    if (r->has_spare) { r->has_spare = 0; return r->spare; }
     double u1 = ((double)(rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
     double u2 = (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    double rad = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+    r->spare = (float)(rad * sin(a));
+    r->has_spare = 1;
+    return (float)(rad * cos(a));
 }
 
 uint32_t rng_below(Rng *r, uint32_t n) {

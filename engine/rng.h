@@ -4,7 +4,7 @@
 #define SEI_RNG_H
 #include <stdint.h>
 
-typedef struct Rng { uint64_t s[4]; } Rng;
+typedef struct Rng { uint64_t s[4]; float spare; int has_spare; } Rng;
 
 void rng_seed(Rng *r, uint64_t seed);
 uint64_t rng_u64(Rng *r);

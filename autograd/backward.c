@@ -1,0 +1,100 @@
+/* backward.c - tape_backward: replay the tape in reverse through one switch.
+ *
+ * A node is visited only if its output received a gradient; each input that requires a
+ * gradient gets a zeroed buffer from the arena the first time one flows into it (parameters
+ * already own theirs). Kernels accumulate, so fan-out (ResNet identity paths) just adds. */
+#include <string.h>
+#include "autograd/tape.h"
+
+static float *grad_of(Tape *t, Value *v) {
+    if (!v || !v->requires_grad) return NULL;
+    if (!v->grad) v->grad = arena_zeros(&t->arena, tensor_numel(&v->t));
+    return v->grad;
+}
+
+static float *scratch(Tape *t, size_t n) {
+    if (n > t->ws_cap) {
+        sei_free(t->ws);
+        t->ws = sei_alloc(n * sizeof(float));
+        t->ws_cap = t->ws ? n : 0;
+    }
+    return t->ws;
+}
+
+static sei_status backward_node(Tape *t, Node *n) {
+    const float *dout = n->out->grad;
+    Value *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    float *dx = grad_of(t, x), *dw = grad_of(t, w), *db = grad_of(t, b);
+    if ((x && x->requires_grad && !dx) || (w && w->requires_grad && !dw) ||
+        (b && b->requires_grad && !db))
+        return SEI_ERR_NOMEM;
+    switch (n->op) {
+    case OP_CONV2D: {
+        float *ws = scratch(t, conv2d_workspace(&n->p.conv));
+        if (!ws) return SEI_ERR_NOMEM;
+        conv2d_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.conv, ws);
+        break;
+    }
+    case OP_CONV_TRANSPOSE2D: {
+        float *ws = scratch(t, conv_transpose2d_workspace(&n->p.convt));
+        if (!ws) return SEI_ERR_NOMEM;
+        conv_transpose2d_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.convt, ws);
+        break;
+    }
+    case OP_LINEAR:
+        linear_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.lin);
+        break;
+    case OP_RELU:
+        if (dx) relu_backward(dx, dout, n->out->t.data, n->p.ew.n);
+        break;
+    case OP_MAXPOOL2D:
+        if (dx) maxpool2d_backward(dx, dout, n->saved, &n->p.pool);
+        break;
+    case OP_AVGPOOL2D:
+        if (dx) avgpool2d_backward(dx, dout, &n->p.pool);
+        break;
+    case OP_ADAPTIVE_AVGPOOL2D:
+        if (dx) adaptive_avgpool2d_backward(dx, dout, &n->p.apool);
+        break;
+    case OP_BATCHNORM2D:
+        batchnorm_backward(dx, dw, db, dout, x->t.data, w ? w->t.data : NULL, n->saved,
+                           n->saved2, &n->p.bn);
+        break;
+    case OP_ADD: {
+        /* x and w are the two summands here */
+        add_backward(dx, dw, dout, n->p.ew.n);
+        break;
+    }
+    case OP_FLATTEN:
+        if (dx) add_backward(dx, NULL, dout, n->p.ew.n);
+        break;
+    case OP_DROPOUT:
+        if (dx) dropout_backward(dx, dout, n->saved, n->p.ew.n, n->p.ew.p);
+        break;
+    case OP_SOFTMAX_CE:
+        if (dx) softmax_ce_backward(dx, dout[0], n->saved, (const int32_t *)n->saved2,
+                                    n->p.ce.N, n->p.ce.K);
+        break;
+    }
+    return SEI_OK;
+}
+
+sei_status tape_backward(Tape *t, Value *root, const float *seed) {
+    if (!t->recording) return sei_fail(SEI_ERR_ARG, "backward: the tape was not recording");
+    if (!root->requires_grad)
+        return sei_fail(SEI_ERR_ARG, "backward: the output does not depend on anything that requires a gradient");
+    size_t n = tensor_numel(&root->t);
+    if (!seed && n != 1)
+        return sei_fail(SEI_ERR_ARG, "backward: a non-scalar output needs a seed gradient");
+    float *g = grad_of(t, root);
+    if (!g) return SEI_ERR_NOMEM;
+    if (seed) for (size_t i = 0; i < n; i++) g[i] += seed[i];
+    else g[0] += 1.0f;
+    for (int i = t->n - 1; i >= 0; i--) {
+        Node *nd = &t->nodes[i];
+        if (!nd->out->grad) continue;
+        sei_status s = backward_node(t, nd);
+        if (s != SEI_OK) return sei_fail(s, "backward: out of memory for gradients");
+    }
+    return SEI_OK;
+}

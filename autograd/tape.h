@@ -1,0 +1,94 @@
+/* tape.h - reverse-mode autograd: Values, the tape of recorded ops, and backward.
+ *
+ * Forward: each ag_<op>() computes its output with the kernels in kernels/ops.h and, when
+ * the tape is recording, appends a Node {op, inputs, output, saved, params}. Backward:
+ * tape_backward() walks the nodes in reverse through one switch (autograd/backward.c) and
+ * accumulates gradients into every Value that requires one - parameters, the input if asked,
+ * and every intermediate activation, so the caller can read the gradient at any cut point
+ * (split-point importance) after one pass.
+ *
+ * Memory: activation data, saved tensors and activation gradients come from the tape's arena
+ * (reset once per step); parameter Values own persistent data and grad buffers (nets/net.c).
+ * Conv scratch is one buffer shared by all nodes (ops run one at a time). */
+#ifndef SEI_TAPE_H
+#define SEI_TAPE_H
+#include <stdint.h>
+#include "engine/arena.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+#include "kernels/ops.h"
+
+typedef struct Value {
+    Tensor t;           /* data and shape */
+    float *grad;        /* same shape as t; NULL until a gradient reaches it */
+    int requires_grad;  /* set on parameters / inputs; propagated to op outputs */
+} Value;
+
+typedef enum {
+    OP_CONV2D, OP_CONV_TRANSPOSE2D, OP_LINEAR, OP_RELU, OP_MAXPOOL2D, OP_AVGPOOL2D,
+    OP_ADAPTIVE_AVGPOOL2D, OP_BATCHNORM2D, OP_ADD, OP_FLATTEN, OP_DROPOUT, OP_SOFTMAX_CE
+} OpKind;
+
+typedef struct Node {
+    OpKind op;
+    Value *in[3];       /* op inputs (x, weight, bias / a, b); unused are NULL */
+    Value *out;
+    void *saved;        /* argmax (int32), dropout mask (u8), BN mean, CE probs, CE labels */
+    float *saved2;      /* BN rstd */
+    union {
+        Conv2dParams conv;
+        ConvT2dParams convt;
+        LinearParams lin;
+        Pool2dParams pool;
+        AdaptivePoolParams apool;
+        BatchNormParams bn;
+        struct { size_t n; float p; } ew;
+        struct { int N, K; } ce;
+    } p;
+} Node;
+
+typedef struct Tape {
+    Arena arena;
+    Node *nodes;
+    int n, cap;
+    int recording;      /* 0: inference only, nothing saved for backward */
+    int bn_training;    /* BatchNorm uses batch statistics and updates running stats */
+    int dropout;        /* dropout active (training) */
+    Rng rng;            /* dropout masks */
+    float *ws;          /* shared conv workspace */
+    size_t ws_cap;      /* floats */
+} Tape;
+
+void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed);
+void tape_reset(Tape *t);          /* forget nodes, reuse arena: once per step */
+void tape_free(Tape *t);
+
+/* A new activation Value [n,c,h,w] (or any ndim) in the tape's arena; data uninitialised. */
+Value *tape_value(Tape *t, int ndim, const int *shape);
+/* Wrap caller-owned data as a Value (e.g. the network input). */
+Value *tape_wrap(Tape *t, const Tensor *src, int requires_grad);
+
+/* Backward from `root`. seed: dL/droot with root's shape, or NULL for a scalar root (1.0).
+ * Gradients accumulate (+=) into parameter grads; activation grads are fresh per tape. */
+sei_status tape_backward(Tape *t, Value *root, const float *seed);
+
+/* ops: shapes are checked here and a bad shape returns NULL with sei_last_error() set. */
+Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups);
+Value *ag_conv_transpose2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
+                           int output_pad, int groups);
+Value *ag_linear(Tape *t, Value *x, Value *w, Value *b);
+Value *ag_relu(Tape *t, Value *x, int inplace);
+Value *ag_maxpool2d(Tape *t, Value *x, int k, int stride, int pad, int ceil_mode);
+Value *ag_avgpool2d(Tape *t, Value *x, int k, int stride, int pad, int ceil_mode,
+                    int count_include_pad);
+Value *ag_adaptive_avgpool2d(Tape *t, Value *x, int oh, int ow);
+/* gamma/beta may be NULL; running stats are updated when t->bn_training */
+Value *ag_batchnorm2d(Tape *t, Value *x, Value *gamma, Value *beta, float *running_mean,
+                      float *running_var, float eps, float momentum);
+Value *ag_add(Tape *t, Value *a, Value *b);
+Value *ag_flatten(Tape *t, Value *x);
+Value *ag_dropout(Tape *t, Value *x, float p);
+/* mean cross-entropy of logits [N,K] against labels [N] (copied); a scalar Value */
+Value *ag_softmax_ce(Tape *t, Value *logits, const int32_t *labels);
+
+#endif

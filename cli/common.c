@@ -1,0 +1,69 @@
+/* common.c - see common.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/common.h"
+#include "engine/threads.h"
+#include "nets/weights.h"
+
+int cli_setup(Command *c) {
+    int threads = 0;
+    if (args_int(c, "threads", 0, 1024, &threads)) return 2;
+    sei_set_threads(threads);
+    if (args_bool(c, "ref")) sei_kernels_ref = 1;
+    return 0;
+}
+
+static const char *flag_or_meta(Command *c, const char *flag, const StFile *w, const char *key) {
+    Flag *f = args_flag(c, flag);
+    if (f && f->set) return f->val;
+    const char *m = w ? st_meta(w, key) : NULL;
+    return m ? m : (f ? f->val : NULL);
+}
+
+int cli_open_net(Command *c, Net *net, const StFile *weights) {
+    const char *name = flag_or_meta(c, "net", weights, "net");
+    if (!name) return cli_error(c->cmd, "--net is required (the weights carry no network metadata); one of %s", net_names());
+    /* route metadata values through the same validation as flags */
+    Flag *fc = args_flag(c, "classes"), *fi = args_flag(c, "in-ch"), *fw = args_flag(c, "width-mult");
+    fc->val = flag_or_meta(c, "classes", weights, "classes");
+    fi->val = flag_or_meta(c, "in-ch", weights, "in_ch");
+    fw->val = flag_or_meta(c, "width-mult", weights, "width_mult");
+    if (!fc->val) return cli_error(c->cmd, "--classes is required (the weights carry no class count)");
+    int classes = 0, in_ch = 3;
+    float wm = 1;
+    if (args_int(c, "classes", 1, 1000000, &classes) || args_int(c, "in-ch", 1, 4096, &in_ch) ||
+        args_float(c, "width-mult", 1e-3, 16, &wm))
+        return 2;
+    if (net_create(net, name, classes, in_ch, wm) != SEI_OK)
+        return cli_error(c->cmd, "%s", sei_last_error());
+    if (weights && net_load_weights_from(net, weights) != SEI_OK) {
+        net_free(net);
+        return cli_error(c->cmd, "%s", sei_last_error());
+    }
+    return 0;
+}
+
+int cli_read_tensor(Command *c, const StFile *f, const char *name, int ndim, Tensor *t) {
+    const StEntry *e = st_find(f, name);
+    if (!e) return cli_error(c->cmd, "%s: no tensor '%s'", f->path, name);
+    if (e->ndim != ndim)
+        return cli_error(c->cmd, "%s: tensor '%s' has %d dimensions, expected %d", f->path,
+                         name, e->ndim, ndim);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        if (e->shape[i] < 1 || e->shape[i] > (1 << 30))
+            return cli_error(c->cmd, "%s: tensor '%s' has an empty or huge dimension", f->path, name);
+        t->shape[i] = (int)e->shape[i];
+    }
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->data = sei_alloc(tensor_numel(t) * sizeof(float));
+    if (!t->data) return cli_error(c->cmd, "%s", sei_last_error());
+    if (st_read_f32(f, e, t->data, tensor_numel(t)) != SEI_OK) {
+        sei_free(t->data);
+        t->data = NULL;
+        return cli_error(c->cmd, "%s", sei_last_error());
+    }
+    return 0;
+}

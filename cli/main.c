@@ -1,0 +1,40 @@
+/* main.c - the sei command-line front end: dispatches to one function per subcommand. */
+#include <stdio.h>
+#include <string.h>
+#include "kernels/dispatch.h"
+#include "kernels/gemm.h"
+
+int cmd_forward(int argc, char **argv);
+int cmd_backward(int argc, char **argv);
+int cmd_layers(int argc, char **argv);
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"forward", cmd_forward, "run a network (eval mode) on an input tensor, write logits"},
+    {"backward", cmd_backward, "loss and gradients of every parameter and of the input"},
+    {"layers", cmd_layers, "list cut points: shapes, bytes at the cut, multiply-adds, parameters"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "sei - split computing for CNNs in plain C (GEMM kernel: %s)\n\n"
+               "usage: sei COMMAND [options]    (sei COMMAND --help for its options)\n\ncommands:\n",
+            sei_gemm_isa());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    sei_kernels_init();
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "sei: unknown command '%s' (see sei --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,133 @@
+/* batchnorm.c - 2-D batch normalisation, forward and backward (see kernels/ops.h).
+ *
+ * in/out [N,C,HW] (NCHW, HW = H*W); per-channel buffers [C]: save_mean, save_rstd,
+ * running_mean, running_var, gamma, beta (gamma/beta NULL = affine=False; in training the
+ * running buffers may be NULL too = track_running_stats=False).
+ * Arithmetic follows PyTorch's CPU kernels (aten/src/ATen/native/Normalization.cpp and
+ * cpu/batch_norm_kernel.cpp) step by step, so forward results match to the last bit
+ * (checked against torch 1.13 CPU: output, saved mean/rstd, running stats):
+ *  - mean = float(double sum / n); var_sum = double sum of float (x-mean)^2, rounded to float;
+ *    rstd = 1/sqrt(var_sum/n + eps) in double, rounded to float;
+ *  - out = x*alpha + beta' with alpha = rstd*gamma, beta' = beta - mean*alpha, both with a
+ *    fused multiply-add (fmaf): the PyTorch build we compare against (GCC, AVX2+FMA)
+ *    contracts them, and fmaf keeps the result independent of our own compiler flags;
+ *  - running stats: momentum blend in float for the mean, the unbiased variance
+ *    var_sum/(n-1) blended as PyTorch does (mixed float/double);
+ *  - eval: rstd = 1/sqrtf(running_var + eps) in float.
+ * Backward: sums over the N*HW elements of a channel, and the per-element formula, run in
+ * double (PyTorch's vectorised float reductions cannot be mirrored bit for bit anyway):
+ *   train: dx = (dy - sum(dy)/n - (x-mean)*sum(dy*(x-mean))*rstd^2/n) * rstd * gamma
+ *          (= gamma*rstd/n * (n*dy - sum(dy) - xhat*sum(dy*xhat)))
+ *   eval:  dx = dy * rstd * gamma in float, PyTorch's order (bit-identical)
+ *   dgamma += sum(dy*(x-mean)) * rstd;  dbeta += sum(dy).
+ * Threads split channels (independent work, fixed per-channel order: deterministic).
+ * Training needs n = N*HW > 1 (PyTorch raises otherwise; the caller validates). */
+#include <math.h>
+#include "kernels/ops.h"
+
+/* below this many elements a thread team costs more than it saves */
+#define SEI_PAR_MIN 32768L
+
+/* channel c's statistics in training mode; updates the running stats */
+static void bn_stats(float *mean_out, float *rstd_out, float *running_mean,
+                     float *running_var, const float *in, int c, const BatchNormParams *p) {
+    const long n = (long)p->N * p->HW;
+    double sum = 0;
+    for (int b = 0; b < p->N; b++) {
+        const float *x = in + ((long)b * p->C + c) * p->HW;
+        for (int i = 0; i < p->HW; i++) sum += x[i];
+    }
+    const float mean = (float)(sum / (double)n);
+    double vsum = 0;
+    for (int b = 0; b < p->N; b++) {
+        const float *x = in + ((long)b * p->C + c) * p->HW;
+        for (int i = 0; i < p->HW; i++) {
+            float d = x[i] - mean;
+            vsum += d * d; /* float product, double sum, as PyTorch */
+        }
+    }
+    const float var_sum = (float)vsum;
+    const float var = var_sum / (float)n;
+    *mean_out = mean;
+    *rstd_out = (float)(1.0 / sqrt((double)var + (double)p->eps));
+    const float m = p->momentum;
+    if (running_mean) running_mean[c] = m * mean + (1.0f - m) * running_mean[c];
+    if (running_var) {
+        double unbiased = n > 1 ? (double)(var_sum / (float)(n - 1)) : (double)var;
+        running_var[c] = (float)(m * unbiased + (double)((1.0f - m) * running_var[c]));
+    }
+}
+
+void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+                       float *running_var, const float *in, const float *gamma,
+                       const float *beta, const BatchNormParams *p) {
+    const int C = p->C, HW = p->HW, N = p->N;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)N * C * HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++) {
+        float mean, rstd;
+        if (p->training) {
+            bn_stats(&mean, &rstd, running_mean, running_var, in, c, p);
+        } else {
+            /* PyTorch's eval forward: invstd in float */
+            mean = running_mean[c];
+            rstd = 1.0f / sqrtf(running_var[c] + p->eps);
+        }
+        save_mean[c] = mean;
+        save_rstd[c] = rstd;
+        const float alpha = rstd * (gamma ? gamma[c] : 1.0f);
+        const float shift = fmaf(-mean, alpha, beta ? beta[c] : 0.0f);
+        for (int b = 0; b < N; b++) {
+            const float *x = in + ((long)b * C + c) * HW;
+            float *y = out + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) y[i] = fmaf(x[i], alpha, shift);
+        }
+    }
+}
+
+void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                        const float *in, const float *gamma, const float *save_mean,
+                        const float *save_rstd, const BatchNormParams *p) {
+    const int C = p->C, HW = p->HW, N = p->N;
+    const long n = (long)N * HW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)N * C * HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++) {
+        const float mean = save_mean[c], rstd = save_rstd[c];
+        const float w = gamma ? gamma[c] : 1.0f;
+        double sum = 0, dot = 0;
+        for (int b = 0; b < N; b++) {
+            const float *x = in + ((long)b * C + c) * HW;
+            const float *dy = dout + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sum += dy[i];
+                dot += ((double)x[i] - mean) * dy[i];
+            }
+        }
+        if (din) {
+            if (p->training) {
+                const double k = dot * rstd * rstd / (double)n;
+                const double gmean = sum / (double)n;
+                const double scale = (double)rstd * w;
+                for (int b = 0; b < N; b++) {
+                    const float *x = in + ((long)b * C + c) * HW;
+                    const float *dy = dout + ((long)b * C + c) * HW;
+                    float *dx = din + ((long)b * C + c) * HW;
+                    for (int i = 0; i < HW; i++)
+                        dx[i] += (float)((dy[i] - gmean - ((double)x[i] - mean) * k) * scale);
+                }
+            } else {
+                /* (dy * rstd) * gamma in float, in PyTorch's order: bit-identical */
+                for (int b = 0; b < N; b++) {
+                    const float *dy = dout + ((long)b * C + c) * HW;
+                    float *dx = din + ((long)b * C + c) * HW;
+                    for (int i = 0; i < HW; i++) dx[i] += dy[i] * rstd * w;
+                }
+            }
+        }
+        if (dgamma) dgamma[c] += (float)(dot * rstd);
+        if (dbeta) dbeta[c] += (float)sum;
+    }
+}

@@ -1,0 +1,285 @@
+/* conv2d.c - fast 2-D convolution: im2col + sei_gemm, one GEMM per group and image chunk.
+ * Semantics and index formulas are those of conv2d_ref.c; this file only reorganises them.
+ *
+ * Per group g (Cg = C/groups input channels, OCg = OC/groups output channels),
+ * K = Cg*KH*KW, P = OH*OW, for a chunk of nb consecutive images:
+ *   col[k, b*P + p]  = in[n0+b, g*Cg + c, oh*sh - ph + kh, ow*sw - pw + kw]   (0 outside)
+ *                      k = (c*KH + kh)*KW + kw, p = oh*OW + ow            col is [K, nb*P]
+ *   forward   out_g[OCg, nb*P]  = W_g[OCg, K] * col            (+ b[oc])
+ *   backward  dW_g[OCg, K]     += dout_g[OCg, nb*P] * col^T   (GEMM with beta = 1)
+ *             dcol[K, nb*P]     = W_g^T * dout_g;  din += col2im(dcol)
+ *             db[oc]           += sum over n,p of dout (double)
+ * W_g = w + g*OCg*K is already the row-major [OCg, K] matrix.
+ *
+ * Image chunks: with one image per GEMM a 2x2 output plane gives a GEMM with 4 columns, which
+ * no packed kernel can run well. When P < CONV_TARGET_COLS, nb = ceil(CONV_TARGET_COLS/P)
+ * images (at most N) share one col matrix, bounded so that the workspace stays under
+ * CONV_WS_CAP floats. Their outputs do not form a strided matrix in NCHW, so the GEMM writes
+ * a [OCg, nb*P] staging matrix that is then scattered (forward), or dout is gathered into it
+ * (backward). With nb == 1 the GEMMs read and write the NCHW tensors in place.
+ *
+ * 1x1 kernels with stride 1 and no padding skip im2col when nb == 1: the input plane block
+ * [Cg, H*W] IS col (and dcol is din's plane block, so the data GEMM accumulates straight into
+ * din). The guard checks stride and padding: a 1x1 with stride 2 takes the im2col path.
+ *
+ * Workspace (floats), from conv2d_chunk():
+ *   nb == 1: K*P, or 0 on the 1x1 shortcut          (col, reused as dcol)
+ *   nb  > 1: (K + OCg) * nb * P <= CONV_WS_CAP       (col + staging)
+ *
+ * Threads: sei_gemm threads internally. im2col splits its rows, col2im splits (image, channel)
+ * planes, bias/gather/scatter split rows, db splits output channels: each output element is
+ * written by one thread in a fixed order, so results do not depend on the thread count.
+ *
+ * conv2d_forward_gemm / conv2d_backward_gemm / conv_bias_grad are the same kernels without
+ * the sei_kernels_ref switch; conv_transpose2d.c runs them on the equivalent convolution. */
+#include <string.h>
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
+
+#define CONV_TARGET_COLS 512          /* GEMM columns we try to give each call */
+#define CONV_WS_CAP ((size_t)8 << 20) /* floats: batching never makes ws larger than this */
+#define CONV_OMP_MIN 16384            /* elements below which a loop stays single-threaded */
+
+/* internal to kernels/ (declared again in conv_transpose2d.c) */
+void conv2d_forward_gemm(float *out, const float *in, const float *w, const float *b,
+                         const Conv2dParams *p, float *ws, int accumulate);
+void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
+                          const float *in, const float *w, const Conv2dParams *p, float *ws);
+void conv_bias_grad(float *db, const float *dout, int N, int OC, size_t P);
+
+static int is_pointwise(const Conv2dParams *p) {
+    return p->KH == 1 && p->KW == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
+}
+
+/* images per GEMM chunk: depends on the params only (never on threads) */
+static int conv2d_chunk(const Conv2dParams *p) {
+    const size_t P = (size_t)p->OH * p->OW;
+    const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW, OCg = p->OC / p->groups;
+    if (P >= CONV_TARGET_COLS || p->N == 1) return 1;
+    size_t nb = (CONV_TARGET_COLS + P - 1) / P;
+    if (nb > (size_t)p->N) nb = p->N;
+    const size_t per_image = (K + OCg) * P;
+    if (nb * per_image > CONV_WS_CAP) nb = CONV_WS_CAP / per_image;
+    return nb > 1 ? (int)nb : 1;
+}
+
+size_t conv2d_workspace(const Conv2dParams *p) {
+    const size_t P = (size_t)p->OH * p->OW;
+    const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW, OCg = p->OC / p->groups;
+    const int nb = conv2d_chunk(p);
+    if (nb == 1) return is_pointwise(p) ? 0 : K * P;
+    return (K + OCg) * (size_t)nb * P;
+}
+
+/* outputs o in [lo, hi) with 0 <= o*stride + off < n_in, off = k - pad */
+static void valid_range(int n_out, int stride, int off, int n_in, int *lo, int *hi) {
+    int l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int h = n_in - 1 - off < 0 ? 0 : (n_in - 1 - off) / stride + 1;
+    if (h > n_out) h = n_out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col [Cg*KH*KW, nb*P] from nb images of Cg channels; image b starts at in + b*img_stride */
+static void im2col(float *col, const float *in, size_t img_stride, int nb, int Cg,
+                   const Conv2dParams *p) {
+    const int H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
+    const int sh = p->sh, sw = p->sw, ph = p->ph, pw = p->pw;
+    const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
+    const int rows = Cg * KH * KW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)rows * ld > CONV_OMP_MIN)
+#endif
+    for (int k = 0; k < rows; k++) {
+        const int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+        int lo, hi;
+        valid_range(OW, sw, kw - pw, W, &lo, &hi);
+        for (int b = 0; b < nb; b++) {
+            const float *src = in + b * img_stride + (size_t)c * H * W;
+            float *dst = col + k * ld + b * P;
+            for (int oh = 0; oh < OH; oh++, dst += OW) {
+                const int ih = oh * sh - ph + kh;
+                if (ih < 0 || ih >= H) {
+                    memset(dst, 0, sizeof(float) * OW);
+                    continue;
+                }
+                const float *row = src + (size_t)ih * W;
+                for (int ow = 0; ow < lo; ow++) dst[ow] = 0;
+                if (sw == 1 && hi > lo)
+                    memcpy(dst + lo, row + lo + kw - pw, sizeof(float) * (hi - lo));
+                else
+                    for (int ow = lo; ow < hi; ow++) dst[ow] = row[ow * sw + kw - pw];
+                for (int ow = hi; ow < OW; ow++) dst[ow] = 0;
+            }
+        }
+    }
+}
+
+/* the adjoint of im2col: im (nb images, Cg channels) += scatter of col [Cg*KH*KW, nb*P] */
+static void col2im(float *im, size_t img_stride, const float *col, int nb, int Cg,
+                   const Conv2dParams *p) {
+    const int H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
+    const int sh = p->sh, sw = p->sw, ph = p->ph, pw = p->pw;
+    const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
+    const int planes = nb * Cg;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)Cg * KH * KW * ld > CONV_OMP_MIN)
+#endif
+    for (int t = 0; t < planes; t++) {
+        const int b = t / Cg, c = t % Cg;
+        float *dst = im + b * img_stride + (size_t)c * H * W;
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++) {
+                const size_t k = ((size_t)c * KH + kh) * KW + kw;
+                const float *src = col + k * ld + b * P;
+                int lo, hi;
+                valid_range(OW, sw, kw - pw, W, &lo, &hi);
+                for (int oh = 0; oh < OH; oh++) {
+                    const int ih = oh * sh - ph + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    float *row = dst + (size_t)ih * W;
+                    const float *s = src + (size_t)oh * OW;
+                    for (int ow = lo; ow < hi; ow++) row[ow * sw + kw - pw] += s[ow];
+                }
+            }
+    }
+}
+
+void conv_bias_grad(float *db, const float *dout, int N, int OC, size_t P) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)N * OC * P > CONV_OMP_MIN)
+#endif
+    for (int oc = 0; oc < OC; oc++) {
+        double s = 0;
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + ((size_t)n * OC + oc) * P;
+            for (size_t i = 0; i < P; i++) s += d[i];
+        }
+        db[oc] += (float)s;
+    }
+}
+
+/* out rows [rows, P] (row r is output channel oc0 + r) += b */
+static void add_bias(float *out, const float *b, int rows, size_t P) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)rows * P > CONV_OMP_MIN)
+#endif
+    for (int r = 0; r < rows; r++) {
+        const float bv = b[r];
+        float *o = out + (size_t)r * P;
+        for (size_t i = 0; i < P; i++) o[i] += bv;
+    }
+}
+
+void conv2d_forward_gemm(float *out, const float *in, const float *w, const float *b,
+                         const Conv2dParams *p, float *ws, int accumulate) {
+    const int G = p->groups, Cg = p->C / G, OCg = p->OC / G;
+    const int K = Cg * p->KH * p->KW, P = p->OH * p->OW;
+    const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->OC * P;
+    const int chunk = conv2d_chunk(p), direct = is_pointwise(p);
+    for (int n0 = 0; n0 < p->N; n0 += chunk) {
+        const int nb = p->N - n0 < chunk ? p->N - n0 : chunk;
+        for (int g = 0; g < G; g++) {
+            const float *wg = w + (size_t)g * OCg * K;
+            const float *x = in + n0 * in_img + (size_t)g * Cg * p->H * p->W;
+            float *y = out + n0 * out_img + (size_t)g * OCg * P;
+            const float *bg = b ? b + (size_t)g * OCg : NULL;
+            if (nb == 1) {
+                const float *col = x;
+                if (!direct) {
+                    im2col(ws, x, in_img, 1, Cg, p);
+                    col = ws;
+                }
+                sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, col, P, accumulate ? 1.0f : 0.0f, y, P);
+                if (bg) add_bias(y, bg, OCg, P);
+                continue;
+            }
+            /* several images: GEMM into staging [OCg, nb*P], then scatter to NCHW */
+            const int ld = nb * P;
+            float *col = ws, *stage = ws + (size_t)K * chunk * P;
+            im2col(col, x, in_img, nb, Cg, p);
+            sei_gemm(0, 0, OCg, ld, K, 1.0f, wg, K, col, ld, 0.0f, stage, ld);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
+#endif
+            for (int t = 0; t < nb * OCg; t++) {
+                const int bi = t / OCg, oc = t % OCg;
+                const float *s = stage + (size_t)oc * ld + (size_t)bi * P;
+                float *o = y + bi * out_img + (size_t)oc * P;
+                const float bv = bg ? bg[oc] : 0.0f;
+                if (accumulate)
+                    for (int i = 0; i < P; i++) o[i] += s[i] + bv;
+                else
+                    for (int i = 0; i < P; i++) o[i] = s[i] + bv;
+            }
+        }
+    }
+}
+
+void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
+                          const float *in, const float *w, const Conv2dParams *p, float *ws) {
+    const int G = p->groups, Cg = p->C / G, OCg = p->OC / G;
+    const int K = Cg * p->KH * p->KW, P = p->OH * p->OW;
+    const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->OC * P;
+    if (db) conv_bias_grad(db, dout, p->N, p->OC, (size_t)P);
+    if (!din && !dw) return;
+    const int chunk = conv2d_chunk(p), direct = is_pointwise(p);
+    for (int n0 = 0; n0 < p->N; n0 += chunk) {
+        const int nb = p->N - n0 < chunk ? p->N - n0 : chunk;
+        for (int g = 0; g < G; g++) {
+            const float *wg = w + (size_t)g * OCg * K;
+            float *dwg = dw ? dw + (size_t)g * OCg * K : NULL;
+            const size_t xoff = n0 * in_img + (size_t)g * Cg * p->H * p->W;
+            const float *dy = dout + n0 * out_img + (size_t)g * OCg * P;
+            if (nb == 1) {
+                if (dwg) {
+                    const float *col = in + xoff;
+                    if (!direct) {
+                        im2col(ws, in + xoff, in_img, 1, Cg, p);
+                        col = ws;
+                    }
+                    sei_gemm(0, 1, OCg, K, P, 1.0f, dy, P, col, P, 1.0f, dwg, K);
+                }
+                if (din && direct) {
+                    sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 1.0f, din + xoff, P);
+                } else if (din) {
+                    sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 0.0f, ws, P);
+                    col2im(din + xoff, in_img, ws, 1, Cg, p);
+                }
+                continue;
+            }
+            /* several images: gather dout into staging [OCg, nb*P]; col doubles as dcol */
+            const int ld = nb * P;
+            float *col = ws, *stage = ws + (size_t)K * chunk * P;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
+#endif
+            for (int t = 0; t < nb * OCg; t++) {
+                const int bi = t / OCg, oc = t % OCg;
+                memcpy(stage + (size_t)oc * ld + (size_t)bi * P,
+                       dy + bi * out_img + (size_t)oc * P, sizeof(float) * P);
+            }
+            if (dwg) {
+                im2col(col, in + xoff, in_img, nb, Cg, p);
+                sei_gemm(0, 1, OCg, K, ld, 1.0f, stage, ld, col, ld, 1.0f, dwg, K);
+            }
+            if (din) {
+                sei_gemm(1, 0, K, ld, OCg, 1.0f, wg, K, stage, ld, 0.0f, col, ld);
+                col2im(din + xoff, in_img, col, nb, Cg, p);
+            }
+        }
+    }
+}
+
+void conv2d_forward(float *out, const float *in, const float *w, const float *b,
+                    const Conv2dParams *p, float *ws) {
+    if (sei_kernels_ref) { conv2d_forward_ref(out, in, w, b, p); return; }
+    conv2d_forward_gemm(out, in, w, b, p, ws, 0);
+}
+
+void conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const Conv2dParams *p, float *ws) {
+    if (sei_kernels_ref) { conv2d_backward_ref(din, dw, db, dout, in, w, p); return; }
+    conv2d_backward_gemm(din, dw, db, dout, in, w, p, ws);
+}

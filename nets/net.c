@@ -1,0 +1,335 @@
+/* net.c - the generic network: building blocks for the builders, parameter storage and
+ * initialisation, the forward pass over any slice of layers, and shape inference. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nets/net.h"
+
+int net_width(float width_mult, int c) {
+    int r = (int)floor((double)c * width_mult + 0.5);
+    return r < 1 ? 1 : r;
+}
+
+Layer *net_add_layer(Net *net, LayerKind kind, const char *path) {
+    if (net->nlayers == net->cap_layers) {
+        net->cap_layers = net->cap_layers ? 2 * net->cap_layers : 64;
+        net->layers = realloc(net->layers, (size_t)net->cap_layers * sizeof(Layer));
+        if (!net->layers) { fprintf(stderr, "sei: out of memory\n"); exit(3); }
+    }
+    Layer *l = &net->layers[net->nlayers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->w = l->b = l->rm = l->rv = l->nbt = -1;
+    return l;
+}
+
+int net_add_param(Net *net, const char *name, int ndim, const int *shape, int is_buffer) {
+    if (net->nparams == net->cap_params) {
+        net->cap_params = net->cap_params ? 2 * net->cap_params : 128;
+        net->params = realloc(net->params, (size_t)net->cap_params * sizeof(Param));
+        if (!net->params) { fprintf(stderr, "sei: out of memory\n"); exit(3); }
+    }
+    Param *p = &net->params[net->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->v.t.name, sizeof p->v.t.name, "%s", name);
+    tensor_set_shape(&p->v.t, ndim, shape);
+    p->is_buffer = is_buffer;
+    p->v.requires_grad = !is_buffer;
+    return net->nparams++;
+}
+
+static int add_named(Net *net, const char *path, const char *suffix, int ndim,
+                     const int *shape, int is_buffer) {
+    char name[SEI_NAME_LEN];
+    snprintf(name, sizeof name, "%s.%s", path, suffix);
+    return net_add_param(net, name, ndim, shape, is_buffer);
+}
+
+void layer_conv(Net *net, Layer *l, const char *path, int in_c, int out_c, int k, int stride,
+                int pad, int bias) {
+    l->kind = L_CONV;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->in_c = in_c; l->out_c = out_c; l->k = k; l->stride = stride; l->pad = pad;
+    l->groups = 1;
+    l->w = add_named(net, path, "weight", 4, (int[]){out_c, in_c, k, k}, 0);
+    l->b = bias ? add_named(net, path, "bias", 1, (int[]){out_c}, 0) : -1;
+    l->rm = l->rv = l->nbt = -1;
+}
+
+void layer_bn(Net *net, Layer *l, const char *path, int c) {
+    l->kind = L_BN;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->in_c = l->out_c = c;
+    l->eps = 1e-5f;
+    l->momentum = 0.1f;
+    l->w = add_named(net, path, "weight", 1, (int[]){c}, 0);
+    l->b = add_named(net, path, "bias", 1, (int[]){c}, 0);
+    l->rm = add_named(net, path, "running_mean", 1, (int[]){c}, 1);
+    l->rv = add_named(net, path, "running_var", 1, (int[]){c}, 1);
+    l->nbt = add_named(net, path, "num_batches_tracked", 0, NULL, 1);
+    net->params[l->nbt].is_int = 1;
+}
+
+void layer_linear(Net *net, Layer *l, const char *path, int in_f, int out_f) {
+    l->kind = L_LINEAR;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->in_c = in_f; l->out_c = out_f;
+    l->w = add_named(net, path, "weight", 2, (int[]){out_f, in_f}, 0);
+    l->b = add_named(net, path, "bias", 1, (int[]){out_f}, 0);
+    l->rm = l->rv = l->nbt = -1;
+}
+
+/* torchvision's init: convs kaiming-normal (fan_out, relu), BN weight 1 / bias 0 and
+ * running stats 0 / 1, Linear N(0, std) with bias 0 (VGG) or PyTorch's default
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias (ResNet fc). */
+static void init_layer(Net *net, const Layer *l, Rng *rng) {
+    Param *P = net->params;
+    switch (l->kind) {
+    case L_CONV: {
+        Tensor *w = &P[l->w].v.t;
+        float std = sqrtf(2.0f / (float)(w->shape[0] * w->shape[2] * w->shape[3]));
+        size_t n = tensor_numel(w);
+        for (size_t i = 0; i < n; i++) w->data[i] = std * rng_normal(rng);
+        if (l->b >= 0) memset(P[l->b].v.t.data, 0, (size_t)l->out_c * sizeof(float));
+        break;
+    }
+    case L_BN:
+        for (int i = 0; i < l->out_c; i++) {
+            P[l->w].v.t.data[i] = 1; P[l->b].v.t.data[i] = 0;
+            P[l->rm].v.t.data[i] = 0; P[l->rv].v.t.data[i] = 1;
+        }
+        P[l->nbt].v.t.data[0] = 0;
+        break;
+    case L_LINEAR: {
+        Tensor *w = &P[l->w].v.t, *b = &P[l->b].v.t;
+        float bound = 1.0f / sqrtf((float)l->in_c);
+        size_t n = tensor_numel(w);
+        for (size_t i = 0; i < n; i++)
+            w->data[i] = net->linear_init_std > 0 ? net->linear_init_std * rng_normal(rng)
+                                                  : bound * (2 * rng_uniform(rng) - 1);
+        for (int i = 0; i < l->out_c; i++)
+            b->data[i] = net->linear_init_std > 0 ? 0 : bound * (2 * rng_uniform(rng) - 1);
+        break;
+    }
+    case L_BOTTLENECK:
+        for (int i = 0; i < l->nsub; i++) init_layer(net, &l->sub[i], rng);
+        break;
+    default:
+        break;
+    }
+}
+
+sei_status net_finish(Net *net) {
+    size_t total = 0;
+    for (int i = 0; i < net->nparams; i++)
+        total += (tensor_numel(&net->params[i].v.t) + 15) & ~(size_t)15; /* 64-byte aligned */
+    net->data = sei_calloc(total * sizeof(float));
+    net->grads = sei_calloc(total * sizeof(float));
+    if (!net->data || !net->grads) return SEI_ERR_NOMEM;
+    size_t off = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        Param *p = &net->params[i];
+        p->v.t.data = net->data + off;
+        p->v.grad = p->is_buffer ? NULL : net->grads + off;
+        off += (tensor_numel(&p->v.t) + 15) & ~(size_t)15;
+        if (strstr(p->v.t.name, "running_var")) /* a valid BN state even before loading */
+            for (size_t k = 0; k < tensor_numel(&p->v.t); k++) p->v.t.data[k] = 1;
+    }
+    return SEI_OK;
+}
+
+void net_init(Net *net, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < net->nlayers; i++) init_layer(net, &net->layers[i], &rng);
+}
+
+void net_free(Net *net) {
+    for (int i = 0; i < net->nlayers; i++) free(net->layers[i].sub);
+    free(net->layers);
+    for (int i = 0; i < net->nparams; i++) sei_free(net->params[i].mask);
+    free(net->params);
+    sei_free(net->data);
+    sei_free(net->grads);
+    memset(net, 0, sizeof *net);
+}
+
+void net_zero_grad(Net *net) {
+    for (int i = 0; i < net->nparams; i++) {
+        Param *p = &net->params[i];
+        if (p->v.grad) memset(p->v.grad, 0, tensor_numel(&p->v.t) * sizeof(float));
+    }
+}
+
+size_t net_num_params(const Net *net) {
+    size_t n = 0;
+    for (int i = 0; i < net->nparams; i++)
+        if (!net->params[i].is_buffer) n += tensor_numel(&net->params[i].v.t);
+    return n;
+}
+
+int net_find_layer(const Net *net, const char *path) {
+    for (int i = 0; i < net->nlayers; i++)
+        if (strcmp(net->layers[i].path, path) == 0) return i;
+    return -1;
+}
+
+static Value *PV(Net *net, int idx) { return idx >= 0 ? &net->params[idx].v : NULL; }
+
+static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace_ok) {
+    switch (l->kind) {
+    case L_CONV:
+        return ag_conv2d(t, x, PV(net, l->w), PV(net, l->b), l->stride, l->pad, l->groups);
+    case L_BN: {
+        if (x->t.ndim == 4 && x->t.shape[1] != l->out_c) {
+            sei_fail(SEI_ERR_SHAPE, "%s: input has %d channels, expected %d", l->path,
+                     x->t.shape[1], l->out_c);
+            return NULL;
+        }
+        Value *y = ag_batchnorm2d(t, x, PV(net, l->w), PV(net, l->b),
+                                  net->params[l->rm].v.t.data, net->params[l->rv].v.t.data,
+                                  l->eps, l->momentum);
+        if (y && t->bn_training) net->params[l->nbt].v.t.data[0] += 1;
+        return y;
+    }
+    case L_RELU:
+        return ag_relu(t, x, inplace_ok);
+    case L_MAXPOOL:
+        return ag_maxpool2d(t, x, l->k, l->stride, l->pad, 0);
+    case L_ADAPTIVE_AVGPOOL:
+        return ag_adaptive_avgpool2d(t, x, l->oh, l->ow);
+    case L_FLATTEN:
+        return ag_flatten(t, x);
+    case L_LINEAR:
+        return ag_linear(t, x, PV(net, l->w), PV(net, l->b));
+    case L_DROPOUT:
+        return ag_dropout(t, x, l->p);
+    case L_BOTTLENECK: {
+        /* sub: conv1 bn1 conv2 bn2 conv3 bn3 [downsample.0 downsample.1] */
+        Value *y = x;
+        for (int i = 0; i < 6 && y; i++) {
+            y = run_layer(net, t, &l->sub[i], y, 0);
+            if (y && (i == 1 || i == 3)) y = ag_relu(t, y, 1);
+        }
+        Value *id = x;
+        if (y && l->nsub == 8) {
+            id = run_layer(net, t, &l->sub[6], x, 0);
+            if (id) id = run_layer(net, t, &l->sub[7], id, 0);
+        }
+        if (!y || !id) return NULL;
+        y = ag_add(t, y, id);
+        return y ? ag_relu(t, y, 1) : NULL;
+    }
+    }
+    return NULL;
+}
+
+Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) {
+    if (from < 0 || to > net->nlayers || from > to) {
+        sei_fail(SEI_ERR_ARG, "%s: layer range [%d,%d) outside [0,%d)", net->name, from, to,
+                 net->nlayers);
+        return NULL;
+    }
+    for (int i = from; i < to; i++) {
+        const Layer *l = &net->layers[i];
+        Value *y = run_layer(net, t, l, x, i > from);
+        if (!y) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", sei_last_error());
+            if (strncmp(msg, l->path, strlen(l->path)) != 0)
+                sei_fail(SEI_ERR_SHAPE, "%s (%s): %s", net->name, l->path, msg);
+            return NULL;
+        }
+        if (outs) outs[i] = y;
+        x = y;
+    }
+    return x;
+}
+
+/* ---- shape inference (no data) ---- */
+
+static int conv_out(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }
+
+static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, double *macs,
+                              double *params) {
+    char b[64];
+    Tensor t;
+    memset(&t, 0, sizeof t);
+    tensor_set_shape(&t, *nd, s);
+    switch (l->kind) {
+    case L_CONV:
+        if (*nd != 4 || s[1] != l->in_c || s[2] + 2 * l->pad < l->k || s[3] + 2 * l->pad < l->k)
+            return sei_fail(SEI_ERR_SHAPE, "%s: conv %dx%d with %d input channels cannot take %s",
+                            l->path, l->k, l->k, l->in_c, tensor_shape_str(&t, b, sizeof b));
+        s[1] = l->out_c;
+        s[2] = conv_out(s[2], l->k, l->stride, l->pad);
+        s[3] = conv_out(s[3], l->k, l->stride, l->pad);
+        *macs += (double)l->out_c * s[2] * s[3] * (l->in_c / l->groups) * l->k * l->k;
+        *params += (double)tensor_numel(&net->params[l->w].v.t) + (l->b >= 0 ? l->out_c : 0);
+        return SEI_OK;
+    case L_BN:
+        if (*nd != 4 || s[1] != l->out_c)
+            return sei_fail(SEI_ERR_SHAPE, "%s: batch norm of %d channels cannot take %s",
+                            l->path, l->out_c, tensor_shape_str(&t, b, sizeof b));
+        *params += 2.0 * l->out_c;
+        return SEI_OK;
+    case L_RELU:
+    case L_DROPOUT:
+        return SEI_OK;
+    case L_MAXPOOL:
+        if (*nd != 4 || s[2] + 2 * l->pad < l->k || s[3] + 2 * l->pad < l->k)
+            return sei_fail(SEI_ERR_SHAPE, "%s: max-pool %dx%d cannot take %s (input too small)",
+                            l->path, l->k, l->k, tensor_shape_str(&t, b, sizeof b));
+        s[2] = conv_out(s[2], l->k, l->stride, l->pad);
+        s[3] = conv_out(s[3], l->k, l->stride, l->pad);
+        return SEI_OK;
+    case L_ADAPTIVE_AVGPOOL:
+        if (*nd != 4) return sei_fail(SEI_ERR_SHAPE, "%s: expects [N,C,H,W]", l->path);
+        s[2] = l->oh; s[3] = l->ow;
+        return SEI_OK;
+    case L_FLATTEN:
+        s[1] = s[1] * (*nd == 4 ? s[2] * s[3] : 1);
+        *nd = 2;
+        return SEI_OK;
+    case L_LINEAR:
+        if (*nd != 2 || s[1] != l->in_c)
+            return sei_fail(SEI_ERR_SHAPE, "%s: linear with %d inputs cannot take %s", l->path,
+                            l->in_c, tensor_shape_str(&t, b, sizeof b));
+        s[1] = l->out_c;
+        *macs += (double)l->in_c * l->out_c;
+        *params += (double)l->in_c * l->out_c + l->out_c;
+        return SEI_OK;
+    case L_BOTTLENECK: {
+        int in[4] = {s[0], s[1], s[2], s[3]}, ind = *nd;
+        for (int i = 0; i < 6; i++) {
+            sei_status st = layer_shape(net, &l->sub[i], s, nd, macs, params);
+            if (st) return st;
+        }
+        if (l->nsub == 8)
+            for (int i = 6; i < 8; i++) {
+                sei_status st = layer_shape(net, &l->sub[i], in, &ind, macs, params);
+                if (st) return st;
+            }
+        if (in[1] != s[1] || in[2] != s[2] || in[3] != s[3])
+            return sei_fail(SEI_ERR_SHAPE, "%s: residual shapes differ", l->path);
+        return SEI_OK;
+    }
+    }
+    return SEI_OK;
+}
+
+sei_status net_shapes(const Net *net, int n, int c, int h, int w, LayerInfo *info) {
+    int s[4] = {n, c, h, w}, nd = 4;
+    double macs = 0, params = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        sei_status st = layer_shape(net, &net->layers[i], s, &nd, &macs, &params);
+        if (st) return st;
+        info[i].ndim = nd;
+        memcpy(info[i].shape, s, sizeof s);
+        info[i].macs = macs;
+        info[i].params = params;
+    }
+    return SEI_OK;
+}
