@@ -11,7 +11,7 @@ SAN  ?= 0
 ARCH ?= native
 OPT  ?= -O2
 
-CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -I.
+CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -D_GNU_SOURCE -I.
 ifneq ($(ARCH),none)
 CFLAGS += -march=$(ARCH)
 endif

@@ -1,4 +1,5 @@
-/* json.c - strict recursive-descent JSON parser into a flat token array (see json.h).
+/* json.c - strict recursive-descent JSON parser into a flat token array, and a small
+ * growable buffer for emitting JSON (see json.h).
  *
  * Validation happens entirely in json_parse, so the accessors can decode without error
  * paths: json_str_dup trusts that every escape and UTF-8 sequence was checked. */
@@ -322,24 +323,6 @@ int json_int64(const Json *j, size_t i, int64_t *out) {
     }
     *out = v;
     return 1;
-}
-
-double json_number(const Json *j, size_t i) {
-    if (!j || i >= j->ntok || j->toks[i].type != JSON_NUMBER) return 0;
-    char buf[64];
-    const JsonTok *t = &j->toks[i];
-    if (t->len >= sizeof buf) {
-        char *tmp = malloc(t->len + 1);
-        if (!tmp) return 0;
-        memcpy(tmp, j->src + t->start, t->len);
-        tmp[t->len] = 0;
-        double v = strtod(tmp, NULL);
-        free(tmp);
-        return v;
-    }
-    memcpy(buf, j->src + t->start, t->len);
-    buf[t->len] = 0;
-    return strtod(buf, NULL);
 }
 
 int json_utf8_valid(const char *s, size_t n) {

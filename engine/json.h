@@ -5,7 +5,8 @@
  * a container token is followed by its children, an object's children alternating
  * key, value. tok.next is the index just past a value's subtree, so siblings are walked
  * with i = toks[i].next. Strings stay undecoded in the source until json_str_dup().
- * The caller owns the source text; it must outlive the Json. */
+ * The caller owns the source text; it must outlive the Json.
+ * The output side (JsonBuf, jb_*) builds JSON text with correct string escaping. */
 #ifndef SEI_JSON_H
 #define SEI_JSON_H
 #include <stddef.h>
@@ -40,8 +41,6 @@ char *json_str_dup(const Json *j, size_t i, size_t *len);
 /* 1 and *out if token i is a number written as a plain integer (no fraction or exponent)
  * that fits in int64; 0 otherwise. */
 int json_int64(const Json *j, size_t i, int64_t *out);
-/* the number token i as a double (strtod of its text) */
-double json_number(const Json *j, size_t i);
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF);
  * writers check names with it so that what they emit parses back */
 int json_utf8_valid(const char *s, size_t n);
