@@ -189,12 +189,21 @@ static void gemm_slab(const Gemm *g, int i0, int i1, int j0, int j1) {
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = imin(MC, i1 - ic);
                 pack_a(g, ic, mc, pc, kc, Ap);
+#ifdef SEI_IR_OUTER
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int m = imin(MR, mc - ir);
+                    const float *ap = Ap + (long)ir * kc;
+                    for (int jr = 0; jr < nc; jr += NR) {
+                        int n = imin(NR, nc - jr);
+                        const float *bp = Bp + (long)jr * kc;
+#else
                 for (int jr = 0; jr < nc; jr += NR) {
                     int n = imin(NR, nc - jr);
                     const float *bp = Bp + (long)jr * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int m = imin(MR, mc - ir);
                         const float *ap = Ap + (long)ir * kc;
+#endif
                         float *c = g->C + (long)(ic + ir) * g->ldc + jc + jr;
                         if (m == MR && n == NR)
                             SEI_UKERNEL(kc, g->alpha, ap, bp, beta, c, g->ldc);
