@@ -16,12 +16,12 @@ void sei_ukernel_avx512(int kc, float alpha, const float *restrict Ap, const flo
     for (int i = 0; i < SEI_MR; i++)
 #pragma GCC unroll 8
         for (int j = 0; j < NV; j++) c[i][j] = _mm512_setzero_ps();
-#ifdef SEI_PF
+    /* start fetching the C tile now; it is needed only after the k loop */
 #pragma GCC unroll 32
     for (int i = 0; i < SEI_MR; i++)
 #pragma GCC unroll 8
-        for (int j = 0; j < NV; j++) _mm_prefetch((const char *)(C + i * ldc + 16 * j), _MM_HINT_T0);
-#endif
+        for (int j = 0; j < NV; j++)
+            _mm_prefetch((const char *)(C + i * ldc + 16 * j), _MM_HINT_T0);
 
     for (int k = 0; k < kc; k++) {
         __m512 b[NV];

@@ -1,7 +1,8 @@
 /* gemm_scalar.c - the portable C GEMM micro-kernel (contract in gemm_ukernel.h): one
  * SEI_MR x SEI_NR tile with the accumulators in a local array the compiler can keep in
- * registers. This is the path for targets without SIMD (microcontrollers) and SIMD=0 builds;
- * fmaf-free so it needs no libm and rounds like a plain multiply-add on any target. */
+ * registers. This is the path for targets without SIMD (microcontrollers) and SIMD=0 builds.
+ * Plain a * b + c (no fmaf) so it needs no libm; whether that is fused is the compiler's
+ * -ffp-contract choice, the same for every tile. */
 #include "kernels/gemm_ukernel.h"
 
 #ifdef SEI_GEMM_SCALAR

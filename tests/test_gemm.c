@@ -151,7 +151,7 @@ static void test_awkward_sizes(void) {
 static void test_beta0_nan(void) {
     for (int t = 0; t < 4; t++) {
         compare(t & 1, t >> 1, 33, 65, 31, 0, 1.0f, 0.0f, 1);
-        compare(t & 1, t >> 1, 129, 100, 300, 3, 0.5f, 0.0f, 1); /* several K blocks */
+        compare(t & 1, t >> 1, 129, 100, 700, 3, 0.5f, 0.0f, 1); /* several K blocks */
         compare(t & 1, t >> 1, 2, 3, 1, 1, 1.0f, 0.0f, 1);
     }
 }
@@ -233,6 +233,29 @@ static void test_deterministic(void) {
     }
 }
 
+/* C^T computed as op(B)^T op(A)^T gives C's bits transposed: each element is the same FMA
+ * chain whichever way round (and whichever orientation sei_gemm picks internally) */
+static void test_transpose_identity(void) {
+    const int shapes[][3] = {{300, 5, 77}, {7, 129, 600}, {65, 63, 31}, {1, 200, 3}};
+    for (int s = 0; s < 4; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = t & 1, tb = t >> 1;
+            Case c;
+            case_init(&c, ta, tb, M, N, K, 0, 1.0f, 0.0f, 0);
+            float *ct = malloc(sizeof(float) * M * N);
+            run_fast(&c, c.C);
+            sei_gemm(!tb, !ta, N, M, K, 1.0f, c.B, c.ldb, c.A, c.lda, 0.0f, ct, M);
+            int bad = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++)
+                    bad += memcmp(&c.C[(size_t)i * c.ldc + j], &ct[(size_t)j * M + i], 4) != 0;
+            EXPECT(!bad, "M=%d N=%d K=%d ta=%d tb=%d: %d elements of C^T differ from C", M, N,
+                   K, ta, tb, bad);
+            free(ct);
+            case_free(&c);
+        }
+}
+
 static void test_isa_name(void) {
     const char *s = sei_gemm_isa();
     EXPECT(s && (!strcmp(s, "avx512") || !strcmp(s, "avx2") || !strcmp(s, "neon") ||
@@ -244,6 +267,7 @@ static void test_isa_name(void) {
 
 int main(void) {
     rng_seed(&g_rng, 1234);
+    printf("# sei_gemm micro-kernel: %s\n", sei_gemm_isa());
     RUN(test_isa_name);
     RUN(test_small_all_modes);
     RUN(test_awkward_sizes);
@@ -251,5 +275,6 @@ int main(void) {
     RUN(test_k0);
     RUN(test_big_sampled);
     RUN(test_deterministic);
+    RUN(test_transpose_identity);
     return test_summary();
 }
