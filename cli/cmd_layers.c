@@ -48,6 +48,9 @@ int cmd_layers(int argc, char **argv) {
         printf("%-4d %-16s %-18s %14.0f %14.0f %14.0f%s\n", i, net.layers[i].path, shape, bytes,
                li->macs, li->params, net.layers[i].cut ? "" : "  (not a cut point)");
     }
+    const LayerInfo *last = &info[net.nlayers - 1];
+    printf("whole network: %.0f multiply-adds, %.0f parameters, output [%d]\n", last->macs,
+           last->params, last->shape[1]);
 done:
     free(info);
     net_free(&net);

@@ -45,10 +45,10 @@ static void t_run_(const char *name, void (*fn)(void)) {
     fflush(stdout);
 }
 
-static int test_summary(void) { return t_nfail_ ? 1 : 0; }
+static inline int test_summary(void) { return t_nfail_ ? 1 : 0; }
 
 /* max |a-b| / max(max|b|, floor): error relative to the reference's largest magnitude */
-static double rel_err(const float *a, const float *b, size_t n, double floor_) {
+static inline double rel_err(const float *a, const float *b, size_t n, double floor_) {
     double m = floor_, e = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
