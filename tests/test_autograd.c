@@ -77,7 +77,7 @@ static void test_graph_gradcheck(void) {
     /* every element of every tensor by central differences (the graph is small) */
     for (int v = 0; v < 9; v++) {
         Value *p = all[v];
-        double worst = 0, gmax = 1e-3;
+        double worst = 0, gmax = 0.05; /* floor: float32 loss noise over 2h is ~1e-4 */
         for (size_t i = 0; i < tensor_numel(&p->t); i++) {
             float keep = p->t.data[i];
             const float h = 1e-3f;
