@@ -1,15 +1,49 @@
 /* backward.c - tape_backward: replay the tape in reverse through one switch.
  *
  * A node is visited only if its output received a gradient; each input that requires a
- * gradient gets a zeroed buffer from the arena the first time one flows into it (parameters
- * already own theirs). Kernels accumulate, so fan-out (ResNet identity paths) just adds. */
+ * gradient gets a zeroed buffer the first time one flows into it (parameters already own
+ * theirs). Kernels accumulate, so fan-out (ResNet identity paths) just adds.
+ * Once a node has run, nothing else reads its output's gradient (every consumer of that
+ * output was recorded later, so has already run): the buffer goes to a free list and serves
+ * the next gradient of the same size, unless the caller asked to retain it. */
+#include <stdlib.h>
 #include <string.h>
 #include "autograd/tape.h"
 
 static float *grad_of(Tape *t, Value *v) {
     if (!v || !v->requires_grad) return NULL;
-    if (!v->grad) v->grad = arena_zeros(&t->arena, tensor_numel(&v->t));
+    if (!v->grad) {
+        size_t n = tensor_numel(&v->t);
+        for (int i = t->nfree - 1; i >= 0; i--)
+            if (t->free_sizes[i] == n) {
+                v->grad = t->free_grads[i];
+                t->free_grads[i] = t->free_grads[--t->nfree];
+                t->free_sizes[i] = t->free_sizes[t->nfree];
+                memset(v->grad, 0, n * sizeof(float));
+                return v->grad;
+            }
+        v->grad = arena_zeros(&t->arena, n);
+    }
     return v->grad;
+}
+
+/* give an activation gradient back to the free list (never a parameter's: those are not
+ * node outputs) */
+static void release_grad(Tape *t, Value *v) {
+    if (!v->grad || v->retain_grad) return;
+    if (t->nfree == t->cap_free) {
+        int cap = t->cap_free ? 2 * t->cap_free : 64;
+        float **g = realloc(t->free_grads, (size_t)cap * sizeof *g);
+        if (!g) return; /* keep the buffer in use: only memory is lost, not correctness */
+        t->free_grads = g;
+        size_t *sz = realloc(t->free_sizes, (size_t)cap * sizeof *sz);
+        if (!sz) return;
+        t->free_sizes = sz;
+        t->cap_free = cap;
+    }
+    t->free_grads[t->nfree] = v->grad;
+    t->free_sizes[t->nfree++] = tensor_numel(&v->t);
+    v->grad = NULL;
 }
 
 static float *scratch(Tape *t, size_t n) {
@@ -95,6 +129,7 @@ sei_status tape_backward(Tape *t, Value *root, const float *seed) {
         if (!nd->out->grad) continue;
         sei_status s = backward_node(t, nd);
         if (s != SEI_OK) return sei_fail(s, "backward: out of memory for gradients");
+        if (nd->out != root) release_grad(t, nd->out);
     }
     return SEI_OK;
 }

@@ -16,12 +16,15 @@ void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t se
 
 void tape_reset(Tape *t) {
     t->n = 0;
+    t->nfree = 0;
     arena_reset(&t->arena);
 }
 
 void tape_free(Tape *t) {
     arena_free(&t->arena);
     free(t->nodes);
+    free(t->free_grads);
+    free(t->free_sizes);
     sei_free(t->ws);
     memset(t, 0, sizeof *t);
 }
@@ -41,6 +44,7 @@ Value *tape_wrap(Tape *t, const Tensor *src, int requires_grad) {
     memset(v, 0, sizeof *v);
     v->t = *src;
     v->requires_grad = requires_grad;
+    v->retain_grad = requires_grad;
     return v;
 }
 

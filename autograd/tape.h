@@ -9,6 +9,9 @@
  *
  * Memory: activation data, saved tensors and activation gradients come from the tape's arena
  * (reset once per step); parameter Values own persistent data and grad buffers (nets/net.c).
+ * An activation's gradient is recycled as soon as the node that produced the activation has
+ * been run backward, unless the caller set retain_grad on it (the gradient at a cut point, the
+ * input): so backward holds only the live frontier of gradients, not one per activation.
  * Conv scratch is one buffer shared by all nodes (ops run one at a time). */
 #ifndef SEI_TAPE_H
 #define SEI_TAPE_H
@@ -22,6 +25,7 @@ typedef struct Value {
     Tensor t;           /* data and shape */
     float *grad;        /* same shape as t; NULL until a gradient reaches it */
     int requires_grad;  /* set on parameters / inputs; propagated to op outputs */
+    int retain_grad;    /* keep this activation's gradient after backward (cut points) */
 } Value;
 
 typedef enum {
@@ -57,6 +61,9 @@ typedef struct Tape {
     Rng rng;            /* dropout masks */
     float *ws;          /* shared conv workspace */
     size_t ws_cap;      /* floats */
+    float **free_grads; /* recycled activation-gradient buffers (arena memory) ... */
+    size_t *free_sizes; /* ... and their sizes in floats */
+    int nfree, cap_free;
 } Tape;
 
 void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed);
@@ -65,7 +72,8 @@ void tape_free(Tape *t);
 
 /* A new activation Value [n,c,h,w] (or any ndim) in the tape's arena; data uninitialised. */
 Value *tape_value(Tape *t, int ndim, const int *shape);
-/* Wrap caller-owned data as a Value (e.g. the network input). */
+/* Wrap caller-owned data as a Value (e.g. the network input). With requires_grad its
+ * gradient is retained. */
 Value *tape_wrap(Tape *t, const Tensor *src, int requires_grad);
 
 /* Backward from `root`. seed: dL/droot with root's shape, or NULL for a scalar root (1.0).

@@ -12,8 +12,8 @@
  * W_g = w + g*OCg*K is already the row-major [OCg, K] matrix.
  *
  * Image chunks: with one image per GEMM a 2x2 output plane gives a GEMM with 4 columns, which
- * no packed kernel can run well. When P < CONV_TARGET_COLS, nb = ceil(CONV_TARGET_COLS/P)
- * images (at most N) share one col matrix, bounded so that the workspace stays under
+ * no packed kernel can run well. When P < CONV_TARGET_COLS, the batch is cut into
+ * ceil(N*P / CONV_TARGET_COLS) chunks of equal size nb that share one col matrix each, bounded so that the workspace stays under
  * CONV_WS_CAP floats. Their outputs do not form a strided matrix in NCHW, so the GEMM writes
  * a [OCg, nb*P] staging matrix that is then scattered (forward), or dout is gathered into it
  * (backward). With nb == 1 the GEMMs read and write the NCHW tensors in place.
@@ -36,7 +36,7 @@
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 
-#define CONV_TARGET_COLS 512          /* GEMM columns we try to give each call */
+#define CONV_TARGET_COLS 2048          /* GEMM columns we try to give each call */
 #define CONV_WS_CAP ((size_t)8 << 20) /* floats: batching never makes ws larger than this */
 #define CONV_OMP_MIN 16384            /* elements below which a loop stays single-threaded */
 
@@ -56,8 +56,10 @@ static int conv2d_chunk(const Conv2dParams *p) {
     const size_t P = (size_t)p->OH * p->OW;
     const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW, OCg = p->OC / p->groups;
     if (P >= CONV_TARGET_COLS || p->N == 1) return 1;
-    size_t nb = (CONV_TARGET_COLS + P - 1) / P;
-    if (nb > (size_t)p->N) nb = p->N;
+    /* as few chunks as give each about CONV_TARGET_COLS columns, then equal-sized chunks
+     * (N=4, P=784 -> 2+2 rather than 3+1) */
+    size_t nchunks = ((size_t)p->N * P + CONV_TARGET_COLS - 1) / CONV_TARGET_COLS;
+    size_t nb = ((size_t)p->N + nchunks - 1) / nchunks;
     const size_t per_image = (K + OCg) * P;
     if (nb * per_image > CONV_WS_CAP) nb = CONV_WS_CAP / per_image;
     return nb > 1 ? (int)nb : 1;

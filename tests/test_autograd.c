@@ -29,7 +29,7 @@ static Value *build(Tape *t, Graph *G, const int32_t *labels, Value **mid) {
     Value *h = ag_conv2d(t, &G->x, &G->w1, &G->b1, 2, 1, 1);        /* [2,4,4,3] */
     h = ag_batchnorm2d(t, h, &G->g, &G->be, G->rm, G->rv, 1e-5f, 0.1f);
     h = ag_relu(t, h, 1);
-    if (mid) *mid = h;
+    if (mid) { *mid = h; h->retain_grad = 1; }
     Value *u = ag_conv_transpose2d(t, h, &G->w2, &G->b2, 2, 1, 1, 1); /* [2,3,8,6] */
     Value *p = ag_avgpool2d(t, u, 3, 2, 1, 1, 0);                      /* [2,3,5,4] */
     Value *q = ag_maxpool2d(t, u, 3, 2, 1, 1);                         /* [2,3,5,4] */

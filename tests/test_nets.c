@@ -149,11 +149,15 @@ static void test_slices(void) {
         Value **outs = calloc((size_t)net.nlayers, sizeof(Value *));
         Value *full = net_forward(&net, &t, tape_wrap(&t, &x, 1), 0, net.nlayers, outs);
         EXPECT(full && full->t.shape[1] == 4, "%s forward: %s", names[ni], sei_last_error());
+        for (int i = 0; i < net.nlayers; i++) if (net.layers[i].cut) outs[i]->retain_grad = 1;
         float seed[8] = {1, -1, 0.5f, 2, 0, 1, -2, 1};
         EXPECT(tape_backward(&t, full, seed) == SEI_OK, "backward from logits");
         for (int i = 0; i < net.nlayers; i++) {
             if (!net.layers[i].cut) continue;
             EXPECT(outs[i]->grad != NULL, "%s: no gradient at cut %s", names[ni], net.layers[i].path);
+            if (i + 1 < net.nlayers && !net.layers[i + 1].cut && outs[i + 1] != outs[i])
+                EXPECT(outs[i + 1]->grad == NULL, "%s: the gradient after %s was not recycled",
+                       names[ni], net.layers[i].path);
             Tape t2;
             tape_init(&t2, 0, 0, 0, 0);
             Value *head = net_forward(&net, &t2, tape_wrap(&t2, &x, 0), 0, i + 1, NULL);

@@ -1,0 +1,294 @@
+/* cmd_bench.c - `sei bench`: how fast a network runs here, or how fast one GEMM runs.
+ *
+ * Network mode (--net): builds the network with random torchvision-style weights
+ * (net_create + net_init) and a random input batch, runs --warmup untimed passes, then times
+ * --iters passes with CLOCK_MONOTONIC and reports the MEDIAN.
+ *   infer: eval mode (tape not recording, BN running statistics, no dropout), forward only;
+ *   train: one full SGD step - tape_reset, net_zero_grad, forward in training mode (recording,
+ *          BN batch statistics, dropout on), mean softmax cross-entropy, tape_backward,
+ *          optim_step (SGD, momentum 0.9, lr 0.01, over every non-buffer parameter; the
+ *          optimizer is set up once, outside the timing).
+ * Achieved GFLOP/s counts 2 * MACs * batch per forward (MACs from net_shapes); a training
+ * step counts 3x that (forward + data gradient + weight gradient).
+ *
+ * GEMM mode (--gemm M,N,K): sei_gemm on uniform [-1,1) matrices, beta = 0; each of --iters
+ * timed runs repeats the call until it lasts >= 20 ms; reports the median GFLOP/s beside
+ * the measured FMA peak (kernels/peak.h) on the same thread count.
+ *
+ * Output: one human-readable line, or with --json one JSON object on one line (keys in
+ * print_net_json / print_gemm_json). peak_rss_mb is getrusage(RUSAGE_SELF).ru_maxrss / 1024,
+ * i.e. the whole process's high-water mark in MiB. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "autograd/optim.h"
+#include "cli/common.h"
+#include "engine/threads.h"
+#include "kernels/gemm.h"
+#include "kernels/peak.h"
+
+static Flag bench_flags[] = {
+    NET_FLAGS,
+    {"size", "H", "input height = width", "224", NULL, 0},
+    {"batch", "B", "images per batch", "1", NULL, 0},
+    {"mode", "MODE", "infer (eval forward) or train (one SGD step)", "infer", NULL, 0},
+    {"iters", "N", "timed runs; the median is reported", "5", NULL, 0},
+    {"warmup", "W", "untimed runs before timing", "1", NULL, 0},
+    {"json", NULL, "print one JSON object on one line", NULL, NULL, 0},
+    {"gemm", "M,N,K", "time sei_gemm C[M,N] = A[M,K] B[K,N] instead of a network", NULL, NULL, 0},
+    {"trans-a", NULL, "with --gemm: A stored transposed, [K,M]", NULL, NULL, 0},
+    {"trans-b", NULL, "with --gemm: B stored transposed, [N,K]", NULL, NULL, 0},
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+/* ---------------------------------------------------------------- GEMM mode */
+
+/* "M,N,K" -> three integers in [1, 65536]; 0 on success */
+static int parse_mnk(const char *s, int *mnk) {
+    const char *p = s;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 65536) return -1;
+        mnk[i] = (int)v;
+        if (i < 2 && *end != ',') return -1;
+        if (i == 2 && *end) return -1;
+        p = end + 1;
+    }
+    return 0;
+}
+
+static float *random_floats(size_t n, unsigned seed) {
+    float *p = sei_alloc(n * sizeof(float));
+    if (!p) return NULL;
+    unsigned x = seed;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        p[i] = (float)(x >> 8) / 8388608.0f - 1.0f;
+    }
+    return p;
+}
+
+static int bench_gemm(Command *c, int iters, int warmup, int json) {
+    int mnk[3];
+    const char *spec = args_str(c, "gemm");
+    if (parse_mnk(spec, mnk))
+        return cli_error(c->cmd, "--gemm: '%s' is not M,N,K (three integers in [1, 65536])", spec);
+    const int M = mnk[0], N = mnk[1], K = mnk[2];
+    const int ta = args_bool(c, "trans-a"), tb = args_bool(c, "trans-b");
+    const int lda = ta ? M : K, ldb = tb ? K : N;
+    float *A = random_floats((size_t)M * K, 1), *B = random_floats((size_t)K * N, 2),
+          *C = random_floats((size_t)M * N, 3);
+    if (!A || !B || !C) {
+        sei_free(A); sei_free(B); sei_free(C);
+        return cli_error(c->cmd, "--gemm %s: out of memory", spec);
+    }
+    double *g = calloc((size_t)iters, sizeof *g);
+    if (!g) { sei_free(A); sei_free(B); sei_free(C); return cli_error(c->cmd, "out of memory"); }
+    const double flops = 2.0 * M * N * K;
+    for (int w = 0; w < (warmup > 0 ? warmup : 1); w++)
+        sei_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+    int calls = 1;
+    for (int r = 0; r < iters; r++) {
+        double t0, dt;
+        for (;;) {
+            t0 = now();
+            for (int k = 0; k < calls; k++)
+                sei_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+            dt = now() - t0;
+            if (dt >= 0.02 || r > 0 || calls >= (1 << 20)) break;
+            calls *= 2; /* calibrate the repeat count on the first run */
+        }
+        g[r] = flops * calls / dt * 1e-9;
+    }
+    const double gflops = median(g, iters);
+    const int threads = sei_threads();
+    const double peak = sei_measure_peak_gflops(threads);
+    const double pct = peak > 0 ? 100.0 * gflops / peak : 0;
+    if (json)
+        printf("{\"engine\":\"sei\",\"gemm\":\"%d,%d,%d\",\"M\":%d,\"N\":%d,\"K\":%d,\"trans_a\":%d,"
+               "\"trans_b\":%d,\"threads\":%d,\"iters\":%d,\"calls_per_iter\":%d,"
+               "\"ms_per_call\":%.6g,\"gflops\":%.4g,\"peak_gflops\":%.4g,\"pct_of_peak\":%.4g,"
+               "\"isa\":\"%s\",\"peak_rss_mb\":%.1f}\n",
+               M, N, K, M, N, K, ta, tb, threads, iters, calls, 1e3 * flops / (gflops * 1e9),
+               gflops, peak, pct, sei_gemm_isa(), peak_rss_mb());
+    else
+        printf("sei_gemm %dx%dx%d%s%s, %d threads (%s): %.1f GFLOP/s, %.1f%% of the %.1f GFLOP/s "
+               "FMA peak\n",
+               M, N, K, ta ? " A^T" : "", tb ? " B^T" : "", threads, sei_gemm_isa(), gflops, pct,
+               peak);
+    free(g);
+    sei_free(A); sei_free(B); sei_free(C);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- network mode */
+
+typedef struct {
+    Net *net;
+    Tape *tape;
+    Tensor *x;
+    const int32_t *labels;
+    Optimizer *opt; /* NULL: inference */
+} Step;
+
+/* one timed unit: an eval forward, or a whole SGD step. 0 on success (error set) */
+static int run_step(Step *s) {
+    Tape *t = s->tape;
+    tape_reset(t);
+    if (s->opt) net_zero_grad(s->net);
+    Value *in = tape_wrap(t, s->x, 0);
+    Value *y = in ? net_forward(s->net, t, in, 0, s->net->nlayers, NULL) : NULL;
+    if (!y) return -1;
+    if (s->opt) {
+        Value *loss = ag_softmax_ce(t, y, s->labels);
+        if (!loss || tape_backward(t, loss, NULL) != SEI_OK) return -1;
+        optim_step(s->opt);
+    }
+    return 0;
+}
+
+static int bench_net(Command *c, int iters, int warmup, int json) {
+    int size = 224, batch = 1, rc;
+    if (args_int(c, "size", 1, 1 << 14, &size) || args_int(c, "batch", 1, 1 << 16, &batch))
+        return 2;
+    const char *mode = args_str(c, "mode");
+    int train;
+    if (strcmp(mode, "infer") == 0) train = 0;
+    else if (strcmp(mode, "train") == 0) train = 1;
+    else return cli_error(c->cmd, "--mode: '%s' is not infer or train", mode);
+    if (!args_flag(c, "classes")->set) args_flag(c, "classes")->val = "1000";
+
+    Net net;
+    if ((rc = cli_open_net(c, &net, NULL))) return rc;
+    LayerInfo *info = calloc((size_t)net.nlayers, sizeof *info);
+    if (!info) { net_free(&net); return cli_error(c->cmd, "out of memory"); }
+    if (net_shapes(&net, 1, net.in_ch, size, size, info) != SEI_OK) {
+        rc = cli_error(c->cmd, "%s at %dx%d: %s", net.name, size, size, sei_last_error());
+        free(info);
+        net_free(&net);
+        return rc;
+    }
+    const double macs = info[net.nlayers - 1].macs; /* per image */
+    free(info);
+    net_init(&net, 1);
+
+    Rng r;
+    rng_seed(&r, 2);
+    const size_t nx = (size_t)batch * net.in_ch * size * size;
+    Tensor x = tensor_make4(sei_alloc(nx * sizeof(float)), batch, net.in_ch, size, size);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    double *ms = calloc((size_t)iters, sizeof *ms);
+    OptParam *ps = calloc((size_t)net.nparams + 1, sizeof *ps);
+    Optimizer opt;
+    int have_opt = 0;
+    Tape t;
+    tape_init(&t, train, train, train, 3);
+    if (!x.data || !labels || !ms || !ps) { rc = cli_error(c->cmd, "out of memory"); goto done; }
+    for (size_t i = 0; i < nx; i++) x.data[i] = rng_normal(&r);
+    for (int i = 0; i < batch; i++) labels[i] = (int32_t)rng_below(&r, (uint32_t)net.classes);
+    if (train) {
+        int np = 0;
+        for (int i = 0; i < net.nparams; i++) {
+            Param *p = &net.params[i];
+            if (p->is_buffer) continue;
+            ps[np++] = (OptParam){p->v.t.data, p->v.grad, p->mask, tensor_numel(&p->v.t)};
+        }
+        OptConfig cfg = optim_sgd(0.01f, 0.9f, 0.0f, 0);
+        if (optim_init(&opt, &cfg, ps, np) != SEI_OK) {
+            rc = cli_error(c->cmd, "%s", sei_last_error());
+            goto done;
+        }
+        have_opt = 1;
+    }
+    Step step = {&net, &t, &x, labels, have_opt ? &opt : NULL};
+    for (int i = 0; i < warmup + iters; i++) {
+        double t0 = now();
+        if (run_step(&step)) {
+            rc = cli_error(c->cmd, "%s at %dx%d batch %d: %s", net.name, size, size, batch,
+                           sei_last_error());
+            goto done;
+        }
+        if (i >= warmup) ms[i - warmup] = 1e3 * (now() - t0);
+    }
+    const double min_ms = ms[0] < ms[iters - 1] ? ms[0] : ms[iters - 1]; /* fixed below */
+    (void)min_ms;
+    const double med = median(ms, iters);
+    const double ips = 1e3 * batch / med;
+    const double gflops = (train ? 3.0 : 1.0) * 2.0 * macs * batch / (med * 1e-3) * 1e-9;
+    const double rss = peak_rss_mb();
+    if (json)
+        printf("{\"engine\":\"sei\",\"net\":\"%s\",\"size\":%d,\"batch\":%d,\"mode\":\"%s\","
+               "\"threads\":%d,\"iters\":%d,\"warmup\":%d,\"classes\":%d,\"in_ch\":%d,"
+               "\"width_mult\":%g,\"isa\":\"%s\",\"macs_per_image\":%.0f,"
+               "\"ms_per_batch\":%.6g,\"ms_min\":%.6g,\"ms_max\":%.6g,\"images_per_s\":%.6g,"
+               "\"gflops\":%.4g,\"peak_rss_mb\":%.1f,\"arena_peak_mb\":%.1f}\n",
+               net.name, size, batch, mode, sei_threads(), iters, warmup, net.classes, net.in_ch,
+               net.width_mult, sei_gemm_isa(), macs, med, ms[0], ms[iters - 1], ips, gflops, rss,
+               (double)t.arena.peak / (1024.0 * 1024.0));
+    else
+        printf("%s %dx%d batch %d %s, %d threads (%s): %.2f ms/batch, %.2f images/s, "
+               "%.1f GFLOP/s, peak RSS %.0f MB\n",
+               net.name, size, size, batch, mode, sei_threads(), sei_gemm_isa(), med, ips, gflops,
+               rss);
+    rc = 0;
+done:
+    if (have_opt) optim_free(&opt);
+    tape_free(&t);
+    free(ps);
+    free(ms);
+    free(labels);
+    sei_free(x.data);
+    net_free(&net);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    Command c = {"bench",
+                 "Time a network (random weights, random input; median of --iters runs after\n"
+                 "--warmup) in eval inference or as one SGD training step, or time one sei_gemm\n"
+                 "shape (--gemm) against the measured FMA peak. --json prints one JSON object.",
+                 "--net NAME [--size H] [--batch B] [--mode infer|train] [--threads T] [--json]\n"
+                 "       sei bench --gemm M,N,K [--trans-a] [--trans-b] [--threads T] [--json]",
+                 bench_flags, (int)(sizeof bench_flags / sizeof bench_flags[0])};
+    int rc = args_parse(&c, argc, argv);
+    if (rc) return rc > 0 ? 0 : 2;
+    if ((rc = cli_setup(&c))) return rc;
+    int iters = 5, warmup = 1;
+    if (args_int(&c, "iters", 1, 1000000, &iters) || args_int(&c, "warmup", 0, 1000000, &warmup))
+        return 2;
+    const int json = args_bool(&c, "json");
+    if (args_flag(&c, "gemm")->set) {
+        if (args_flag(&c, "net")->set)
+            return cli_error(c.cmd, "--gemm and --net cannot be combined");
+        return bench_gemm(&c, iters, warmup, json);
+    }
+    if (args_bool(&c, "trans-a") || args_bool(&c, "trans-b"))
+        return cli_error(c.cmd, "--trans-a/--trans-b need --gemm");
+    if (!args_str(&c, "net"))
+        return cli_error(c.cmd, "--net or --gemm is required (networks: %s)", net_names());
+    return bench_net(&c, iters, warmup, json);
+}
