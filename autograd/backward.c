@@ -10,7 +10,9 @@
 #include <string.h>
 #include "autograd/tape.h"
 
-static float *grad_of(Tape *t, Value *v) {
+/* v's gradient buffer, allocated (from the free list or the arena) on first use and zeroed
+ * unless the caller is about to overwrite it whole (zero = 0) */
+static float *grad_buf(Tape *t, Value *v, int zero) {
     if (!v || !v->requires_grad) return NULL;
     if (!v->grad) {
         size_t n = tensor_numel(&v->t);
@@ -19,12 +21,56 @@ static float *grad_of(Tape *t, Value *v) {
                 v->grad = t->free_grads[i];
                 t->free_grads[i] = t->free_grads[--t->nfree];
                 t->free_sizes[i] = t->free_sizes[t->nfree];
-                memset(v->grad, 0, n * sizeof(float));
+                if (zero) memset(v->grad, 0, n * sizeof(float));
                 return v->grad;
             }
-        v->grad = arena_zeros(&t->arena, n);
+        v->grad = zero ? arena_zeros(&t->arena, n) : arena_floats(&t->arena, n);
     }
     return v->grad;
+}
+
+static float *grad_of(Tape *t, Value *v) { return grad_buf(t, v, 1); }
+
+/* Element-wise ops whose input has no gradient yet take over the output's gradient buffer
+ * and transform it in place: no zeroing, no new buffer, half the memory traffic. Only when
+ * the output gradient is not retained by the caller and the sizes agree. */
+static int steal(Value *in, Value *out) {
+    if (!in || !in->requires_grad || in->grad || out->retain_grad || !out->grad ||
+        tensor_numel(&in->t) != tensor_numel(&out->t))
+        return 0;
+    in->grad = out->grad;
+    out->grad = NULL;
+    return 1;
+}
+
+static int backward_inplace(Tape *t, Node *n) {
+    Value *x = n->in[0], *b = n->in[1], *out = n->out;
+    switch (n->op) {
+    case OP_RELU:
+        if (!steal(x, out)) return 0;
+        relu_backward_inplace(x->grad, out->t.data, n->p.ew.n);
+        return 1;
+    case OP_FLATTEN:
+        return steal(x, out);
+    case OP_DROPOUT:
+        if (!steal(x, out)) return 0;
+        dropout_backward_inplace(x->grad, n->saved, n->p.ew.n, n->p.ew.p);
+        return 1;
+    case OP_ADD: {
+        if (x == b || !steal(x, out)) return 0;
+        /* x holds dout now; b gets a copy (or an accumulation if it already has one) */
+        if (b && b->requires_grad) {
+            int fresh = b->grad == NULL;
+            float *db = grad_buf(t, b, 0);
+            if (!db) return -1;
+            if (fresh) memcpy(db, x->grad, n->p.ew.n * sizeof(float));
+            else add_backward(db, NULL, x->grad, n->p.ew.n);
+        }
+        return 1;
+    }
+    default:
+        return 0;
+    }
 }
 
 /* give an activation gradient back to the free list (never a parameter's: those are not
@@ -56,6 +102,8 @@ static float *scratch(Tape *t, size_t n) {
 }
 
 static sei_status backward_node(Tape *t, Node *n) {
+    int done = backward_inplace(t, n);
+    if (done) return done > 0 ? SEI_OK : SEI_ERR_NOMEM;
     const float *dout = n->out->grad;
     Value *x = n->in[0], *w = n->in[1], *b = n->in[2];
     float *dx = grad_of(t, x), *dw = grad_of(t, w), *db = grad_of(t, b);
@@ -109,6 +157,8 @@ static sei_status backward_node(Tape *t, Node *n) {
         if (dx) softmax_ce_backward(dx, dout[0], n->saved, (const int32_t *)n->saved2,
                                     n->p.ce.N, n->p.ce.K);
         break;
+    case OP_COUNT:
+        break;
     }
     return SEI_OK;
 }
@@ -127,7 +177,9 @@ sei_status tape_backward(Tape *t, Value *root, const float *seed) {
     for (int i = t->n - 1; i >= 0; i--) {
         Node *nd = &t->nodes[i];
         if (!nd->out->grad) continue;
+        double t0 = t->profile ? tape_clock() : 0;
         sei_status s = backward_node(t, nd);
+        if (t->profile) t->prof[1][nd->op] += tape_clock() - t0;
         if (s != SEI_OK) return sei_fail(s, "backward: out of memory for gradients");
         if (nd->out != root) release_grad(t, nd->out);
     }

@@ -3,7 +3,26 @@
  * and records a Node when the tape is recording. The backward half is autograd/backward.c. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "autograd/tape.h"
+
+const char *op_name(OpKind op) {
+    static const char *names[OP_COUNT] = {"conv2d", "conv_transpose2d", "linear", "relu",
+                                          "maxpool2d", "avgpool2d", "adaptive_avgpool2d",
+                                          "batchnorm2d", "add", "flatten", "dropout",
+                                          "softmax_ce"};
+    return op >= 0 && op < OP_COUNT ? names[op] : "?";
+}
+
+double tape_clock(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* profiling brackets around each kernel call (cheap: two clock reads when enabled) */
+#define PROF_BEGIN(t) double prof_t0_ = (t)->profile ? tape_clock() : 0
+#define PROF_END(t, op) if ((t)->profile) (t)->prof[0][op] += tape_clock() - prof_t0_
 
 void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed) {
     memset(t, 0, sizeof *t);
@@ -89,25 +108,61 @@ static int want4(const Value *x, const char *op) {
 /* failed allocation inside an op: the arena already set SEI_ERR_NOMEM */
 #define OUT4(t, n, c, h, w) tape_value(t, 4, (int[]){n, c, h, w})
 
-Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups) {
-    if (!want4(x, "conv2d")) return NULL;
+/* shape checks shared by the conv ops; fills p or sets the error and returns 0 */
+static int conv_check(const Value *x, const Value *w, const Value *b, int stride, int pad,
+                      int groups, Conv2dParams *p) {
+    if (!want4(x, "conv2d")) return 0;
     const int *xs = x->t.shape, *ws = w->t.shape;
-    Conv2dParams p;
-    if (w->t.ndim != 4 || !conv2d_params(&p, xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3],
+    if (w->t.ndim != 4 || !conv2d_params(p, xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3],
                                          stride, pad, groups) ||
         ws[1] * groups != xs[1] || (b && (b->t.ndim != 1 || b->t.shape[0] != ws[0]))) {
         char s1[64], s2[64];
         sei_fail(SEI_ERR_SHAPE, "conv2d %s: weight %s does not fit input %s (stride %d, pad %d, groups %d)",
                  vname(w), tensor_shape_str(&w->t, s1, sizeof s1),
                  tensor_shape_str(&x->t, s2, sizeof s2), stride, pad, groups);
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups) {
+    Conv2dParams p;
+    if (!conv_check(x, w, b, stride, pad, groups, &p)) return NULL;
     Value *out = OUT4(t, p.N, p.OC, p.OH, p.OW);
     float *scratch = out ? workspace(t, conv2d_workspace(&p)) : NULL;
     if (!scratch) return NULL;
+    PROF_BEGIN(t);
     conv2d_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p, scratch);
+    PROF_END(t, OP_CONV2D);
     Node *n = record(t, OP_CONV2D, out, x, w, b);
     if (n) n->p.conv = p;
+    return out;
+}
+
+Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
+                         int groups, const float *running_mean, const float *running_var,
+                         const Value *gamma, const Value *beta, float eps, int relu) {
+    if (t->recording) {
+        sei_fail(SEI_ERR_ARG, "conv2d+batchnorm fusion is for inference only");
+        return NULL;
+    }
+    Conv2dParams p;
+    if (!conv_check(x, w, b, stride, pad, groups, &p)) return NULL;
+    if ((gamma && gamma->t.shape[0] != p.OC) || (beta && beta->t.shape[0] != p.OC)) {
+        sei_fail(SEI_ERR_SHAPE, "batchnorm2d %s: %d channels do not fit %d", gamma ? vname(gamma) : "",
+                 gamma ? gamma->t.shape[0] : -1, p.OC);
+        return NULL;
+    }
+    Value *out = OUT4(t, p.N, p.OC, p.OH, p.OW);
+    float *alpha = arena_floats(&t->arena, (size_t)p.OC), *shift = arena_floats(&t->arena, (size_t)p.OC);
+    float *scratch = out && alpha && shift ? workspace(t, conv2d_workspace(&p)) : NULL;
+    if (!scratch) return NULL;
+    batchnorm_eval_affine(alpha, shift, running_mean, running_var, gamma ? gamma->t.data : NULL,
+                          beta ? beta->t.data : NULL, p.OC, eps);
+    ConvEpilogue ep = {alpha, shift, relu};
+    PROF_BEGIN(t);
+    conv2d_forward_fused(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &ep, &p, scratch);
+    PROF_END(t, OP_CONV2D);
     return out;
 }
 
@@ -129,8 +184,10 @@ Value *ag_conv_transpose2d(Tape *t, Value *x, Value *w, Value *b, int stride, in
     Value *out = OUT4(t, p.N, p.OC, p.OH, p.OW);
     float *scratch = out ? workspace(t, conv_transpose2d_workspace(&p)) : NULL;
     if (!scratch) return NULL;
+    PROF_BEGIN(t);
     conv_transpose2d_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p,
                              scratch);
+    PROF_END(t, OP_CONV_TRANSPOSE2D);
     Node *n = record(t, OP_CONV_TRANSPOSE2D, out, x, w, b);
     if (n) n->p.convt = p;
     return out;
@@ -149,7 +206,9 @@ Value *ag_linear(Tape *t, Value *x, Value *w, Value *b) {
     LinearParams p = {N, I, w->t.shape[0]};
     Value *out = tape_value(t, 2, (int[]){N, p.O});
     if (!out) return NULL;
+    PROF_BEGIN(t);
     linear_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p);
+    PROF_END(t, OP_LINEAR);
     Node *n = record(t, OP_LINEAR, out, x, w, b);
     if (n) n->p.lin = p;
     return out;
@@ -165,7 +224,9 @@ Value *ag_relu(Tape *t, Value *x, int inplace) {
     }
     if (!out) return NULL;
     size_t n = tensor_numel(&x->t);
+    PROF_BEGIN(t);
     relu_forward(out->t.data, x->t.data, n);
+    PROF_END(t, OP_RELU);
     Node *nd = record(t, OP_RELU, out, x, NULL, NULL);
     if (nd) nd->p.ew.n = n;
     return out;
@@ -186,6 +247,7 @@ static Value *pool_common(Tape *t, Value *x, OpKind op, int k, int stride, int p
     Value *out = OUT4(t, p.N, p.C, p.OH, p.OW);
     if (!out) return NULL;
     int32_t *argmax = NULL;
+    PROF_BEGIN(t);
     if (op == OP_MAXPOOL2D) {
         argmax = arena_alloc(&t->arena, tensor_numel(&out->t) * sizeof(int32_t));
         if (!argmax) return NULL;
@@ -193,6 +255,7 @@ static Value *pool_common(Tape *t, Value *x, OpKind op, int k, int stride, int p
     } else {
         avgpool2d_forward(out->t.data, x->t.data, &p);
     }
+    PROF_END(t, op);
     Node *n = record(t, op, out, x, NULL, NULL);
     if (n) { n->p.pool = p; n->saved = argmax; }
     return out;
@@ -213,7 +276,9 @@ Value *ag_adaptive_avgpool2d(Tape *t, Value *x, int oh, int ow) {
     AdaptivePoolParams p = {s[0], s[1], s[2], s[3], oh, ow};
     Value *out = OUT4(t, p.N, p.C, oh, ow);
     if (!out) return NULL;
+    PROF_BEGIN(t);
     adaptive_avgpool2d_forward(out->t.data, x->t.data, &p);
+    PROF_END(t, OP_ADAPTIVE_AVGPOOL2D);
     Node *n = record(t, OP_ADAPTIVE_AVGPOOL2D, out, x, NULL, NULL);
     if (n) n->p.apool = p;
     return out;
@@ -241,10 +306,31 @@ Value *ag_batchnorm2d(Tape *t, Value *x, Value *gamma, Value *beta, float *runni
     float *mean = arena_floats(&t->arena, (size_t)p.C);
     float *rstd = arena_floats(&t->arena, (size_t)p.C);
     if (!out || !mean || !rstd) return NULL;
+    PROF_BEGIN(t);
     batchnorm_forward(out->t.data, mean, rstd, running_mean, running_var, x->t.data,
                       gamma ? gamma->t.data : NULL, beta ? beta->t.data : NULL, &p);
+    PROF_END(t, OP_BATCHNORM2D);
     Node *n = record(t, OP_BATCHNORM2D, out, x, gamma, beta);
     if (n) { n->p.bn = p; n->saved = mean; n->saved2 = rstd; }
+    return out;
+}
+
+Value *ag_add_relu_eval(Tape *t, Value *a, Value *b) {
+    if (t->recording) {
+        sei_fail(SEI_ERR_ARG, "add+relu fusion is for inference only");
+        return NULL;
+    }
+    if (!tensor_same_shape(&a->t, &b->t)) {
+        char s1[64], s2[64];
+        sei_fail(SEI_ERR_SHAPE, "add: shapes %s and %s differ",
+                 tensor_shape_str(&a->t, s1, sizeof s1), tensor_shape_str(&b->t, s2, sizeof s2));
+        return NULL;
+    }
+    Value *out = tape_value(t, a->t.ndim, a->t.shape);
+    if (!out) return NULL;
+    PROF_BEGIN(t);
+    add_relu_forward(out->t.data, a->t.data, b->t.data, tensor_numel(&a->t));
+    PROF_END(t, OP_ADD);
     return out;
 }
 
@@ -258,7 +344,9 @@ Value *ag_add(Tape *t, Value *a, Value *b) {
     Value *out = tape_value(t, a->t.ndim, a->t.shape);
     if (!out) return NULL;
     size_t n = tensor_numel(&a->t);
+    PROF_BEGIN(t);
     add_forward(out->t.data, a->t.data, b->t.data, n);
+    PROF_END(t, OP_ADD);
     Node *nd = record(t, OP_ADD, out, a, b, NULL);
     if (nd) nd->p.ew.n = n;
     return out;

@@ -30,8 +30,11 @@ typedef struct Value {
 
 typedef enum {
     OP_CONV2D, OP_CONV_TRANSPOSE2D, OP_LINEAR, OP_RELU, OP_MAXPOOL2D, OP_AVGPOOL2D,
-    OP_ADAPTIVE_AVGPOOL2D, OP_BATCHNORM2D, OP_ADD, OP_FLATTEN, OP_DROPOUT, OP_SOFTMAX_CE
+    OP_ADAPTIVE_AVGPOOL2D, OP_BATCHNORM2D, OP_ADD, OP_FLATTEN, OP_DROPOUT, OP_SOFTMAX_CE,
+    OP_COUNT
 } OpKind;
+
+const char *op_name(OpKind op);
 
 typedef struct Node {
     OpKind op;
@@ -64,11 +67,16 @@ typedef struct Tape {
     float **free_grads; /* recycled activation-gradient buffers (arena memory) ... */
     size_t *free_sizes; /* ... and their sizes in floats */
     int nfree, cap_free;
+    int no_fusion;      /* 1: run inference op by op (tests compare the fused path with it) */
+    int profile;        /* 1: accumulate seconds per op kind into prof[0] (forward) and
+                         * prof[1] (backward) */
+    double prof[2][OP_COUNT];
 } Tape;
 
 void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed);
 void tape_reset(Tape *t);          /* forget nodes, reuse arena: once per step */
 void tape_free(Tape *t);
+double tape_clock(void);             /* monotonic seconds */
 
 /* A new activation Value [n,c,h,w] (or any ndim) in the tape's arena; data uninitialised. */
 Value *tape_value(Tape *t, int ndim, const int *shape);
@@ -94,6 +102,13 @@ Value *ag_adaptive_avgpool2d(Tape *t, Value *x, int oh, int ow);
 Value *ag_batchnorm2d(Tape *t, Value *x, Value *gamma, Value *beta, float *running_mean,
                       float *running_var, float eps, float momentum);
 Value *ag_add(Tape *t, Value *a, Value *b);
+/* Inference fusions (tape not recording; they record nothing): conv2d followed by an
+ * eval-mode batch norm and optionally ReLU, computed in one pass over the output; and
+ * relu(a + b). Results are bit-identical to the separate ops. */
+Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
+                         int groups, const float *running_mean, const float *running_var,
+                         const Value *gamma, const Value *beta, float eps, int relu);
+Value *ag_add_relu_eval(Tape *t, Value *a, Value *b);
 Value *ag_flatten(Tape *t, Value *x);
 Value *ag_dropout(Tape *t, Value *x, float p);
 /* mean cross-entropy of logits [N,K] against labels [N] (copied); a scalar Value */

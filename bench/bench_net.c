@@ -59,6 +59,25 @@ int main(int argc, char **argv) {
     printf("%s %dx%d batch %d %s threads %d: %.1f ms/batch, %.2f images/s (arena peak %.0f MB)\n",
            name, size, size, batch, train ? "train" : "infer", sei_threads(), med,
            1e3 * batch / med, t.arena.peak / 1e6);
+    if (getenv("SEI_PROFILE")) {
+        memset(t.prof, 0, sizeof t.prof);
+        t.profile = 1;
+        tape_reset(&t);
+        double t0 = now();
+        Value *y = net_forward(&net, &t, tape_wrap(&t, &x, 0), 0, net.nlayers, NULL);
+        if (train) {
+            net_zero_grad(&net);
+            tape_backward(&t, ag_softmax_ce(&t, y, labels), NULL);
+        }
+        double total = 1e3 * (now() - t0), acc = 0;
+        printf("  %-20s %10s %10s\n", "op", "fwd ms", "bwd ms");
+        for (int op = 0; op < OP_COUNT; op++) {
+            if (t.prof[0][op] + t.prof[1][op] == 0) continue;
+            printf("  %-20s %10.1f %10.1f\n", op_name(op), 1e3 * t.prof[0][op], 1e3 * t.prof[1][op]);
+            acc += 1e3 * (t.prof[0][op] + t.prof[1][op]);
+        }
+        printf("  %-20s %10.1f (of %.1f ms)\n", "other", total - acc, total);
+    }
     tape_free(&t);
     free(ms); free(labels); free(x.data);
     net_free(&net);

@@ -39,11 +39,32 @@ void add_forward(float *out, const float *a, const float *b, size_t n) {
 }
 
 /* da and db may be the same buffer (x + x): both additions then land in it */
+void add_relu_forward(float *out, const float *a, const float *b, size_t n) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float v = a[i] + b[i];
+        out[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+void relu_backward_inplace(float *g, const float *out, size_t n) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (out[i] <= 0.0f) g[i] = 0.0f;
+}
+
 void add_backward(float *da, float *db, const float *dout, size_t n) {
-    if (da)
-        for (size_t i = 0; i < n; i++) da[i] += dout[i];
-    if (db)
-        for (size_t i = 0; i < n; i++) db[i] += dout[i];
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#endif
+    for (size_t i = 0; i < n; i++) {
+        if (da) da[i] += dout[i];
+        if (db) db[i] += dout[i];
+    }
 }
 
 /* PyTorch's p is a double (0.9), ours the float nearest to it (0.9f); 1/(1-p) differs in
@@ -79,4 +100,10 @@ void dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t
     }
     const float s = dropout_scale(p);
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * (mask[i] ? s : 0.0f);
+}
+
+void dropout_backward_inplace(float *g, const uint8_t *mask, size_t n, float p) {
+    if (p == 0.0f) return;
+    const float s = dropout_scale(p);
+    for (size_t i = 0; i < n; i++) g[i] = g[i] * (mask[i] ? s : 0.0f);
 }

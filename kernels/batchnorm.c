@@ -86,6 +86,16 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
     }
 }
 
+void batchnorm_eval_affine(float *alpha, float *shift, const float *running_mean,
+                           const float *running_var, const float *gamma, const float *beta,
+                           int C, float eps) {
+    for (int c = 0; c < C; c++) {
+        const float rstd = 1.0f / sqrtf(running_var[c] + eps);  /* as batchnorm_forward */
+        alpha[c] = rstd * (gamma ? gamma[c] : 1.0f);
+        shift[c] = fmaf(-running_mean[c], alpha[c], beta ? beta[c] : 0.0f);
+    }
+}
+
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *gamma, const float *save_mean,
                         const float *save_rstd, const BatchNormParams *p) {

@@ -32,6 +32,7 @@
  *
  * conv2d_forward_gemm / conv2d_backward_gemm / conv_bias_grad are the same kernels without
  * the sei_kernels_ref switch; conv_transpose2d.c runs them on the equivalent convolution. */
+#include <math.h>
 #include <string.h>
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
@@ -162,20 +163,35 @@ void conv_bias_grad(float *db, const float *dout, int N, int OC, size_t P) {
     }
 }
 
-/* out rows [rows, P] (row r is output channel oc0 + r) += b */
-static void add_bias(float *out, const float *b, int rows, size_t P) {
+/* the per-element tail of a forward conv: + bias, then the fused epilogue (if any) */
+static inline float epilogue(float v, float bias, const ConvEpilogue *ep, int oc) {
+    v += bias;
+    if (ep) {
+        if (ep->alpha) v = fmaf(v, ep->alpha[oc], ep->shift[oc]);
+        if (ep->relu) v = v < 0.0f ? 0.0f : v;
+    }
+    return v;
+}
+
+/* out rows [rows, P] (row r is output channel oc0 + r): bias and epilogue in place */
+static void finish_rows(float *out, const float *b, const ConvEpilogue *ep, int oc0, int rows,
+                        size_t P) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)rows * P > CONV_OMP_MIN)
 #endif
     for (int r = 0; r < rows; r++) {
-        const float bv = b[r];
+        const float bv = b ? b[r] : 0.0f;
         float *o = out + (size_t)r * P;
-        for (size_t i = 0; i < P; i++) o[i] += bv;
+        if (!ep)
+            for (size_t i = 0; i < P; i++) o[i] += bv;
+        else
+            for (size_t i = 0; i < P; i++) o[i] = epilogue(o[i], bv, ep, oc0 + r);
     }
 }
 
-void conv2d_forward_gemm(float *out, const float *in, const float *w, const float *b,
-                         const Conv2dParams *p, float *ws, int accumulate) {
+static void forward_gemm(float *out, const float *in, const float *w, const float *b,
+                         const ConvEpilogue *ep, const Conv2dParams *p, float *ws,
+                         int accumulate) {
     const int G = p->groups, Cg = p->C / G, OCg = p->OC / G;
     const int K = Cg * p->KH * p->KW, P = p->OH * p->OW;
     const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->OC * P;
@@ -194,7 +210,7 @@ void conv2d_forward_gemm(float *out, const float *in, const float *w, const floa
                     col = ws;
                 }
                 sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, col, P, accumulate ? 1.0f : 0.0f, y, P);
-                if (bg) add_bias(y, bg, OCg, P);
+                if (bg || ep) finish_rows(y, bg, ep, g * OCg, OCg, P);
                 continue;
             }
             /* several images: GEMM into staging [OCg, nb*P], then scatter to NCHW */
@@ -212,11 +228,30 @@ void conv2d_forward_gemm(float *out, const float *in, const float *w, const floa
                 const float bv = bg ? bg[oc] : 0.0f;
                 if (accumulate)
                     for (int i = 0; i < P; i++) o[i] += s[i] + bv;
-                else
+                else if (!ep)
                     for (int i = 0; i < P; i++) o[i] = s[i] + bv;
+                else
+                    for (int i = 0; i < P; i++) o[i] = epilogue(s[i], bv, ep, g * OCg + oc);
             }
         }
     }
+}
+
+void conv2d_forward_gemm(float *out, const float *in, const float *w, const float *b,
+                         const Conv2dParams *p, float *ws, int accumulate) {
+    forward_gemm(out, in, w, b, NULL, p, ws, accumulate);
+}
+
+void conv2d_forward_fused(float *out, const float *in, const float *w, const float *b,
+                          const ConvEpilogue *ep, const Conv2dParams *p, float *ws) {
+    if (!sei_kernels_ref) {
+        forward_gemm(out, in, w, b, ep, p, ws, 0);
+        return;
+    }
+    conv2d_forward_ref(out, in, w, b, p);
+    const size_t P = (size_t)p->OH * p->OW;
+    for (int n = 0; n < p->N; n++)
+        finish_rows(out + (size_t)n * p->OC * P, NULL, ep, 0, p->OC, P);
 }
 
 void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,

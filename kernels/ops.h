@@ -44,6 +44,12 @@ void conv2d_backward(float *din, float *dw, float *db, const float *dout, const 
                      const float *w, const Conv2dParams *p, float *ws);
 void conv2d_forward_ref(float *out, const float *in, const float *w, const float *b,
                         const Conv2dParams *p);
+/* Inference fusion: conv2d_forward, then per output channel out = fmaf(out, alpha, shift)
+ * (an eval-mode batch norm, see batchnorm_eval_affine; alpha NULL: none) and ReLU if relu,
+ * in the pass that already touches the output. Bit-identical to running the three ops. */
+typedef struct { const float *alpha, *shift; int relu; } ConvEpilogue;
+void conv2d_forward_fused(float *out, const float *in, const float *w, const float *b,
+                          const ConvEpilogue *ep, const Conv2dParams *p, float *ws);
 void conv2d_backward_ref(float *din, float *dw, float *db, const float *dout,
                          const float *in, const float *w, const Conv2dParams *p);
 
@@ -87,12 +93,18 @@ void linear_backward_ref(float *din, float *dw, float *db, const float *dout,
  * relu: out may alias in. backward uses the forward OUTPUT (out > 0). */
 void relu_forward(float *out, const float *in, size_t n);
 void relu_backward(float *din, const float *dout, const float *out, size_t n);
+/* in-place backward for a gradient buffer that is not shared (autograd steals the output
+ * gradient when the input has none yet): g = g where out > 0 (or NaN), else 0 */
+void relu_backward_inplace(float *g, const float *out, size_t n);
 /* residual add: out = a + b (out may alias a or b); backward adds dout to da and db */
 void add_forward(float *out, const float *a, const float *b, size_t n);
+/* inference fusion: out = relu(a + b) in one pass (out may alias a or b) */
+void add_relu_forward(float *out, const float *a, const float *b, size_t n);
 void add_backward(float *da, float *db, const float *dout, size_t n);
 /* dropout (training): mask[i] = keep; out = in * mask / (1-p). p in [0,1). */
 void dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p, Rng *rng);
 void dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p);
+void dropout_backward_inplace(float *g, const uint8_t *mask, size_t n, float p);
 
 /* ---------------------------------------------------------------- pooling
  * max/avg pool: in [N,C,H,W] -> out [N,C,OH,OW]; floor or ceil mode as PyTorch
@@ -130,6 +142,10 @@ typedef struct { int N, C, HW; float eps, momentum; int training; } BatchNormPar
 void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                        float *running_var, const float *in, const float *gamma,
                        const float *beta, const BatchNormParams *p);
+/* the per-channel affine map of eval-mode batch norm: out = fmaf(x, alpha[c], shift[c]) */
+void batchnorm_eval_affine(float *alpha, float *shift, const float *running_mean,
+                           const float *running_var, const float *gamma, const float *beta,
+                           int C, float eps);
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *gamma, const float *save_mean,
                         const float *save_rstd, const BatchNormParams *p);

@@ -178,6 +178,18 @@ int net_find_layer(const Net *net, const char *path) {
 
 static Value *PV(Net *net, int idx) { return idx >= 0 ? &net->params[idx].v : NULL; }
 
+/* inference: conv + its batch norm (+ ReLU) as one fused op */
+static Value *conv_bn(Net *net, Tape *t, const Layer *conv, const Layer *bn, Value *x, int relu) {
+    return ag_conv2d_bn_eval(t, x, PV(net, conv->w), PV(net, conv->b), conv->stride, conv->pad,
+                             conv->groups, net->params[bn->rm].v.t.data,
+                             net->params[bn->rv].v.t.data, PV(net, bn->w), PV(net, bn->b),
+                             bn->eps, relu);
+}
+
+static int fusing(const Tape *t) {
+    return !t->recording && !t->bn_training && !t->no_fusion && !sei_kernels_ref;
+}
+
 static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace_ok) {
     switch (l->kind) {
     case L_CONV:
@@ -208,6 +220,14 @@ static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace
         return ag_dropout(t, x, l->p);
     case L_BOTTLENECK: {
         /* sub: conv1 bn1 conv2 bn2 conv3 bn3 [downsample.0 downsample.1] */
+        if (fusing(t)) {
+            Value *y = conv_bn(net, t, &l->sub[0], &l->sub[1], x, 1);
+            if (y) y = conv_bn(net, t, &l->sub[2], &l->sub[3], y, 1);
+            if (y) y = conv_bn(net, t, &l->sub[4], &l->sub[5], y, 0);
+            Value *id = x;
+            if (y && l->nsub == 8) id = conv_bn(net, t, &l->sub[6], &l->sub[7], x, 0);
+            return y && id ? ag_add_relu_eval(t, y, id) : NULL;
+        }
         Value *y = x;
         for (int i = 0; i < 6 && y; i++) {
             y = run_layer(net, t, &l->sub[i], y, 0);
@@ -234,7 +254,16 @@ Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) 
     }
     for (int i = from; i < to; i++) {
         const Layer *l = &net->layers[i];
-        Value *y = run_layer(net, t, l, x, i > from);
+        Value *y;
+        int span = 1; /* layers consumed by this step */
+        if (fusing(t) && l->kind == L_CONV && !l->cut && i + 1 < to &&
+            net->layers[i + 1].kind == L_BN && !net->layers[i + 1].cut) {
+            int relu = i + 2 < to && net->layers[i + 2].kind == L_RELU;
+            y = conv_bn(net, t, l, &net->layers[i + 1], x, relu);
+            span = 2 + relu;
+        } else {
+            y = run_layer(net, t, l, x, i > from);
+        }
         if (!y) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", sei_last_error());
@@ -242,7 +271,9 @@ Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) 
                 sei_fail(SEI_ERR_SHAPE, "%s (%s): %s", net->name, l->path, msg);
             return NULL;
         }
-        if (outs) outs[i] = y;
+        /* a fused group's layers all report the group's output */
+        for (int k = 0; k < span && outs; k++) outs[i + k] = y;
+        i += span - 1;
         x = y;
     }
     return x;

@@ -173,6 +173,39 @@ static void test_slices(void) {
     }
 }
 
+/* the fused inference path (conv+BN+ReLU, add+ReLU) gives the same bits as op by op */
+static void test_fused_inference(void) {
+    const char *names[2] = {"vgg16_bn", "resnet50"};
+    for (int ni = 0; ni < 2; ni++) {
+        Net net;
+        EXPECT(net_create(&net, names[ni], 6, 3, 0.125f) == SEI_OK, "%s", sei_last_error());
+        net_init(&net, 4);
+        Rng r;
+        rng_seed(&r, 8);
+        for (int i = 0; i < net.nparams; i++) /* non-trivial BN statistics and affine */
+            if (strstr(net.params[i].v.t.name, "running") || strstr(net.params[i].v.t.name, "bn") ||
+                net.layers[0].kind == L_CONV)
+                for (size_t k = 0; k < tensor_numel(&net.params[i].v.t) && net.params[i].v.t.ndim == 1; k++)
+                    net.params[i].v.t.data[k] = 0.5f + rng_uniform(&r);
+        Tensor x = tensor_make4(malloc(sizeof(float) * 3 * 3 * 48 * 48), 3, 3, 48, 48);
+        fill(x.data, tensor_numel(&x), &r, 1.0f);
+        float out[2][18];
+        for (int f = 0; f < 2; f++) {
+            Tape t;
+            tape_init(&t, 0, 0, 0, 0);
+            t.no_fusion = f;
+            Value *y = net_forward(&net, &t, tape_wrap(&t, &x, 0), 0, net.nlayers, NULL);
+            EXPECT(y != NULL, "%s", sei_last_error());
+            if (y) memcpy(out[f], y->t.data, sizeof out[f]);
+            tape_free(&t);
+        }
+        EXPECT(memcmp(out[0], out[1], sizeof out[0]) == 0, "%s: fused inference differs: %.9g vs %.9g",
+               names[ni], out[0][0], out[1][0]);
+        free(x.data);
+        net_free(&net);
+    }
+}
+
 static void test_input_too_small(void) {
     Net net;
     EXPECT(net_create(&net, "vgg16", 4, 3, 0.0625f) == SEI_OK, "create");
@@ -193,6 +226,7 @@ static void test_input_too_small(void) {
 int main(void) {
     RUN(test_param_counts);
     RUN(test_slices);
+    RUN(test_fused_inference);
     RUN(test_input_too_small);
     RUN(test_gradcheck_vgg16);
     RUN(test_gradcheck_resnet50);
