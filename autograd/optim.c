@@ -46,8 +46,15 @@ oom:
     return sei_fail(SEI_ERR_NOMEM, "out of memory for optimizer state");
 }
 
+/* element-wise updates: threads split the elements statically, so results are the same for
+ * any thread count */
+#define OPT_PAR_MIN 16384
+
 static void sgd_update(const OptConfig *c, long step, float *w, float *g, float *buf,
                        const float *mask, size_t n) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= OPT_PAR_MIN)
+#endif
     for (size_t i = 0; i < n; i++) {
         if (mask && mask[i] == 0.0f) { w[i] = 0; g[i] = 0; if (buf) buf[i] = 0; continue; }
         float d = g[i] + c->weight_decay * w[i];
@@ -65,6 +72,9 @@ static void adamw_update(const OptConfig *c, long step, float *w, float *g, floa
     double bc1 = 1.0 - pow((double)c->beta1, (double)step);
     double bc2 = 1.0 - pow((double)c->beta2, (double)step);
     float step_size = (float)((double)c->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= OPT_PAR_MIN)
+#endif
     for (size_t i = 0; i < n; i++) {
         if (mask && mask[i] == 0.0f) { w[i] = 0; g[i] = 0; m[i] = 0; v[i] = 0; continue; }
         w[i] *= 1.0f - c->lr * c->weight_decay;

@@ -79,6 +79,10 @@ static int run(int argc, char **argv, int backward) {
         free(l64);
     }
 
+    if (backward && net_zero_grad(&net) != SEI_OK) {
+        rc = cli_error(c.cmd, "%s", sei_last_error());
+        goto done;
+    }
     Value *in = tape_wrap(&t, &x, backward);
     Value *logits = in ? net_forward(&net, &t, in, 0, net.nlayers, NULL) : NULL;
     if (!logits) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto done; }

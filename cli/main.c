@@ -7,6 +7,7 @@
 int cmd_forward(int argc, char **argv);
 int cmd_backward(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -16,6 +17,7 @@ static const struct {
     {"forward", cmd_forward, "run a network (eval mode) on an input tensor, write logits"},
     {"backward", cmd_backward, "loss and gradients of every parameter and of the input"},
     {"layers", cmd_layers, "list cut points: shapes, bytes at the cut, multiply-adds, parameters"},
+    {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
 
 static void usage(FILE *f) {

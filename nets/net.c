@@ -126,13 +126,12 @@ sei_status net_finish(Net *net) {
     for (int i = 0; i < net->nparams; i++)
         total += (tensor_numel(&net->params[i].v.t) + 15) & ~(size_t)15; /* 64-byte aligned */
     net->data = sei_calloc(total * sizeof(float));
-    net->grads = sei_calloc(total * sizeof(float));
-    if (!net->data || !net->grads) return SEI_ERR_NOMEM;
+    if (!net->data) return SEI_ERR_NOMEM;
     size_t off = 0;
     for (int i = 0; i < net->nparams; i++) {
         Param *p = &net->params[i];
         p->v.t.data = net->data + off;
-        p->v.grad = p->is_buffer ? NULL : net->grads + off;
+        p->v.grad = NULL; /* gradients are allocated by net_zero_grad: inference needs none */
         off += (tensor_numel(&p->v.t) + 15) & ~(size_t)15;
         if (strstr(p->v.t.name, "running_var")) /* a valid BN state even before loading */
             for (size_t k = 0; k < tensor_numel(&p->v.t); k++) p->v.t.data[k] = 1;
@@ -156,11 +155,40 @@ void net_free(Net *net) {
     memset(net, 0, sizeof *net);
 }
 
-void net_zero_grad(Net *net) {
+sei_status net_zero_grad(Net *net) {
+    if (!net->grads) {
+        size_t total = 0;
+        for (int i = 0; i < net->nparams; i++)
+            total += (tensor_numel(&net->params[i].v.t) + 15) & ~(size_t)15;
+        net->grads = sei_alloc(total * sizeof(float));
+        if (!net->grads) return SEI_ERR_NOMEM;
+        size_t off = 0;
+        for (int i = 0; i < net->nparams; i++) {
+            Param *p = &net->params[i];
+            p->v.grad = p->is_buffer ? NULL : net->grads + off;
+            off += (tensor_numel(&p->v.t) + 15) & ~(size_t)15;
+        }
+    }
     for (int i = 0; i < net->nparams; i++) {
         Param *p = &net->params[i];
         if (p->v.grad) memset(p->v.grad, 0, tensor_numel(&p->v.t) * sizeof(float));
     }
+    return SEI_OK;
+}
+
+sei_status net_optim_init(Net *net, Optimizer *o, const OptConfig *cfg) {
+    if (net_zero_grad(net) != SEI_OK) return SEI_ERR_NOMEM;
+    OptParam *ps = malloc(((size_t)net->nparams + 1) * sizeof *ps);
+    if (!ps) return sei_fail(SEI_ERR_NOMEM, "out of memory");
+    int np = 0;
+    for (int i = 0; i < net->nparams; i++) {
+        Param *p = &net->params[i];
+        if (!p->is_buffer)
+            ps[np++] = (OptParam){p->v.t.data, p->v.grad, p->mask, tensor_numel(&p->v.t)};
+    }
+    sei_status s = optim_init(o, cfg, ps, np);
+    free(ps);
+    return s;
 }
 
 size_t net_num_params(const Net *net) {

@@ -11,6 +11,7 @@
 #ifndef SEI_NET_H
 #define SEI_NET_H
 #include <stdint.h>
+#include "autograd/optim.h"
 #include "autograd/tape.h"
 #include "engine/error.h"
 
@@ -76,8 +77,11 @@ sei_status net_shapes(const Net *net, int n, int c, int h, int w, LayerInfo *inf
 /* index of a cut point by module path, or -1 */
 int net_find_layer(const Net *net, const char *path);
 
-/* zero all parameter gradients */
-void net_zero_grad(Net *net);
+/* zero all parameter gradients, allocating them on first use (a network used only for
+ * inference never holds gradient memory). Call before each backward. */
+sei_status net_zero_grad(Net *net);
+/* an optimizer over every trainable parameter (gradients allocated, masks respected) */
+sei_status net_optim_init(Net *net, Optimizer *o, const OptConfig *cfg);
 /* total number of trainable parameters / of all floats incl. buffers */
 size_t net_num_params(const Net *net);
 

@@ -183,15 +183,8 @@ static void check_steps(const char *tag, const char *kind, const char *snap) {
         cfg = optim_sgd(lr, (float)meta_num(&opt, "momentum", 0), wd, (int)meta_num(&opt, "nesterov", 0));
     else
         cfg = optim_adamw(lr, wd);
-    OptParam *ps = calloc((size_t)net.nparams, sizeof *ps);
-    int nps = 0;
-    for (int i = 0; i < net.nparams; i++) {
-        Param *p = &net.params[i];
-        if (p->is_buffer) continue;
-        ps[nps++] = (OptParam){p->v.t.data, p->v.grad, p->mask, tensor_numel(&p->v.t)};
-    }
     Optimizer o;
-    EXPECT(optim_init(&o, &cfg, ps, nps) == SEI_OK, "optim_init");
+    EXPECT(net_optim_init(&net, &o, &cfg) == SEI_OK, "optim_init");
     size_t n;
     float *losses = read_all(&opt, "loss", &n);
     /* keep the initial state to measure how far each tensor moved */
@@ -258,7 +251,6 @@ static void check_steps(const char *tag, const char *kind, const char *snap) {
     for (int i = 0; i < net.nparams; i++) free(start[i]);
     free(start); free(want); free(losses);
     optim_free(&o);
-    free(ps);
     free(x.data);
     free(labels);
     net_free(&net);
