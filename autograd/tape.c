@@ -315,17 +315,20 @@ Value *ag_batchnorm2d(Tape *t, Value *x, Value *gamma, Value *beta, float *runni
     return out;
 }
 
+static int add_shapes_ok(const Value *a, const Value *b) {
+    if (tensor_same_shape(&a->t, &b->t)) return 1;
+    char s1[64], s2[64];
+    sei_fail(SEI_ERR_SHAPE, "add: shapes %s and %s differ",
+             tensor_shape_str(&a->t, s1, sizeof s1), tensor_shape_str(&b->t, s2, sizeof s2));
+    return 0;
+}
+
 Value *ag_add_relu_eval(Tape *t, Value *a, Value *b) {
     if (t->recording) {
         sei_fail(SEI_ERR_ARG, "add+relu fusion is for inference only");
         return NULL;
     }
-    if (!tensor_same_shape(&a->t, &b->t)) {
-        char s1[64], s2[64];
-        sei_fail(SEI_ERR_SHAPE, "add: shapes %s and %s differ",
-                 tensor_shape_str(&a->t, s1, sizeof s1), tensor_shape_str(&b->t, s2, sizeof s2));
-        return NULL;
-    }
+    if (!add_shapes_ok(a, b)) return NULL;
     Value *out = tape_value(t, a->t.ndim, a->t.shape);
     if (!out) return NULL;
     PROF_BEGIN(t);
@@ -335,12 +338,7 @@ Value *ag_add_relu_eval(Tape *t, Value *a, Value *b) {
 }
 
 Value *ag_add(Tape *t, Value *a, Value *b) {
-    if (!tensor_same_shape(&a->t, &b->t)) {
-        char s1[64], s2[64];
-        sei_fail(SEI_ERR_SHAPE, "add: shapes %s and %s differ",
-                 tensor_shape_str(&a->t, s1, sizeof s1), tensor_shape_str(&b->t, s2, sizeof s2));
-        return NULL;
-    }
+    if (!add_shapes_ok(a, b)) return NULL;
     Value *out = tape_value(t, a->t.ndim, a->t.shape);
     if (!out) return NULL;
     size_t n = tensor_numel(&a->t);
