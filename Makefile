@@ -41,7 +41,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench clean FORCE
+.PHONY: all test bench clean cross-aarch64 FORCE
 all: sei libsei.a
 
 # ./sei and libsei.a are copies of the current configuration's build, refreshed whenever
@@ -75,6 +75,13 @@ test: sei $(TEST_BIN)
 
 bench: sei $(BENCH_BIN)
 	@sh bench/run.sh $(BUILD)/bench ./sei
+
+# compile everything for AArch64 (NEON micro-kernel) with Debian's cross compiler; running
+# the suite under qemu-user comes with the microcontroller/AArch64 work
+cross-aarch64:
+	@if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then \
+	    $(MAKE) CC=aarch64-linux-gnu-gcc ARCH=armv8-a build/aarch64-linux-gnu-gcc-omp$(OMP)-simd$(SIMD)-san0-armv8-a/sei; \
+	else echo "SKIP cross-aarch64: aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)"; fi
 
 clean:
 	rm -rf build sei libsei.a
