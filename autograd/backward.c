@@ -8,6 +8,7 @@
  * the next gradient of the same size, unless the caller asked to retain it. */
 #include <stdlib.h>
 #include <string.h>
+#include "engine/clock.h"
 #include "autograd/tape.h"
 
 /* v's gradient buffer, allocated (from the free list or the arena) on first use and zeroed
@@ -177,9 +178,9 @@ sei_status tape_backward(Tape *t, Value *root, const float *seed) {
     for (int i = t->n - 1; i >= 0; i--) {
         Node *nd = &t->nodes[i];
         if (!nd->out->grad) continue;
-        double t0 = t->profile ? tape_clock() : 0;
+        double t0 = t->profile ? sei_now() : 0;
         sei_status s = backward_node(t, nd);
-        if (t->profile) t->prof[1][nd->op] += tape_clock() - t0;
+        if (t->profile) t->prof[1][nd->op] += sei_now() - t0;
         if (s != SEI_OK) return sei_fail(s, "backward: out of memory for gradients");
         if (nd->out != root) release_grad(t, nd->out);
     }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "engine/clock.h"
 #include "autograd/tape.h"
 
 const char *op_name(OpKind op) {
@@ -14,15 +15,9 @@ const char *op_name(OpKind op) {
     return op >= 0 && op < OP_COUNT ? names[op] : "?";
 }
 
-double tape_clock(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* profiling brackets around each kernel call (cheap: two clock reads when enabled) */
-#define PROF_BEGIN(t) double prof_t0_ = (t)->profile ? tape_clock() : 0
-#define PROF_END(t, op) if ((t)->profile) (t)->prof[0][op] += tape_clock() - prof_t0_
+#define PROF_BEGIN(t) double prof_t0_ = (t)->profile ? sei_now() : 0
+#define PROF_END(t, op) if ((t)->profile) (t)->prof[0][op] += sei_now() - prof_t0_
 
 void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed) {
     memset(t, 0, sizeof *t);

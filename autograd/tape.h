@@ -76,7 +76,6 @@ typedef struct Tape {
 void tape_init(Tape *t, int recording, int bn_training, int dropout, uint64_t seed);
 void tape_reset(Tape *t);          /* forget nodes, reuse arena: once per step */
 void tape_free(Tape *t);
-double tape_clock(void);             /* monotonic seconds */
 
 /* A new activation Value [n,c,h,w] (or any ndim) in the tape's arena; data uninitialised. */
 Value *tape_value(Tape *t, int ndim, const int *shape);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "engine/clock.h"
 #include "engine/threads.h"
 #include "kernels/dispatch.h"
 #include "kernels/gemm.h"
@@ -43,17 +44,6 @@ typedef struct {
     ConvShape *v;
     int n, cap;
 } ShapeList;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void *xmalloc(size_t n) {
     void *p = sei_alloc(n ? n : 64);
@@ -137,16 +127,15 @@ static double time_ms(void (*fn)(ConvBufs *), ConvBufs *c, int iters, double min
     for (int r = 0; r < iters; r++) {
         double t0, dt;
         for (;;) {
-            t0 = now();
+            t0 = sei_now();
             for (int k = 0; k < calls; k++) fn(c);
-            dt = now() - t0;
+            dt = sei_now() - t0;
             if (dt * 1e3 >= min_ms || r > 0 || calls >= (1 << 20)) break;
             calls *= 2;
         }
         t[r] = 1e3 * dt / calls;
     }
-    qsort(t, (size_t)iters, sizeof *t, cmp_double);
-    double m = t[iters / 2];
+    double m = sei_median(t, iters);
     free(t);
     return m;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "engine/clock.h"
 #include "kernels/gemm.h"
 #include "kernels/peak.h"
 #ifdef _OPENMP
@@ -32,17 +33,6 @@ static const Shape shapes[] = {
     {4096, 4, 4096, 0, 0, "linear N=4"},     {4096, 4096, 16, 1, 0, "linear bwd weight K=16"},
 };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void set_threads(int t) {
 #ifdef _OPENMP
     omp_set_num_threads(t);
@@ -61,17 +51,16 @@ static double measure(const Shape *s, int T, const float *A, const float *B, flo
     for (int r = 0; r < REPS; r++) {
         double t0, dt;
         for (;;) {
-            t0 = now();
+            t0 = sei_now();
             for (int c = 0; c < calls; c++)
                 sei_gemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 0.0f, C, s->N);
-            dt = now() - t0;
+            dt = sei_now() - t0;
             if (dt >= 0.02 || r > 0) break;
             calls *= 2; /* calibrate the repeat count on the first run */
         }
         t[r] = flops * calls / dt * 1e-9;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return sei_median(t, REPS);
 }
 
 static float *random_floats(size_t n) {

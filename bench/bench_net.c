@@ -5,21 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "engine/clock.h"
 #include "autograd/tape.h"
 #include "engine/threads.h"
 #include "kernels/dispatch.h"
 #include "nets/net.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     if (argc < 4) {
@@ -45,17 +35,16 @@ int main(int argc, char **argv) {
     tape_init(&t, train, train, 0, 0);
     double *ms = calloc((size_t)iters + 1, sizeof(double));
     for (int it = 0; it <= iters; it++) {
-        double t0 = now();
+        double t0 = sei_now();
         tape_reset(&t);
         Value *y = net_forward(&net, &t, tape_wrap(&t, &x, 0), 0, net.nlayers, NULL);
         if (train) {
             net_zero_grad(&net);
             tape_backward(&t, ag_softmax_ce(&t, y, labels), NULL);
         }
-        ms[it] = 1e3 * (now() - t0);
+        ms[it] = 1e3 * (sei_now() - t0);
     }
-    qsort(ms + 1, (size_t)iters, sizeof(double), cmp);
-    double med = ms[1 + iters / 2];
+    double med = sei_median(ms + 1, iters);
     printf("%s %dx%d batch %d %s threads %d: %.1f ms/batch, %.2f images/s (arena peak %.0f MB)\n",
            name, size, size, batch, train ? "train" : "infer", sei_threads(), med,
            1e3 * batch / med, t.arena.peak / 1e6);
@@ -63,13 +52,13 @@ int main(int argc, char **argv) {
         memset(t.prof, 0, sizeof t.prof);
         t.profile = 1;
         tape_reset(&t);
-        double t0 = now();
+        double t0 = sei_now();
         Value *y = net_forward(&net, &t, tape_wrap(&t, &x, 0), 0, net.nlayers, NULL);
         if (train) {
             net_zero_grad(&net);
             tape_backward(&t, ag_softmax_ce(&t, y, labels), NULL);
         }
-        double total = 1e3 * (now() - t0), acc = 0;
+        double total = 1e3 * (sei_now() - t0), acc = 0;
         printf("  %-20s %10s %10s\n", "op", "fwd ms", "bwd ms");
         for (int op = 0; op < OP_COUNT; op++) {
             if (t.prof[0][op] + t.prof[1][op] == 0) continue;

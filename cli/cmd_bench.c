@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "engine/clock.h"
 #include "autograd/optim.h"
 #include "cli/common.h"
 #include "engine/threads.h"
@@ -51,22 +52,6 @@ static Flag bench_flags[] = {
     {"trans-b", NULL, "with --gemm: B stored transposed, [N,K]", NULL, NULL, 0},
     {"peak", "GFLOPS", "with --gemm: the FMA peak to compare with (default: measure it)", NULL, NULL, 0},
 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double peak_rss_mb(void) {
     struct rusage ru;
@@ -125,16 +110,16 @@ static int bench_gemm(Command *c, int iters, int warmup, int json) {
     for (int r = 0; r < iters; r++) {
         double t0, dt;
         for (;;) {
-            t0 = now();
+            t0 = sei_now();
             for (int k = 0; k < calls; k++)
                 sei_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
-            dt = now() - t0;
+            dt = sei_now() - t0;
             if (dt >= 0.02 || r > 0 || calls >= (1 << 20)) break;
             calls *= 2; /* calibrate the repeat count on the first run */
         }
         g[r] = flops * calls / dt * 1e-9;
     }
-    const double gflops = median(g, iters);
+    const double gflops = sei_median(g, iters);
     const int threads = sei_threads();
     float given = 0;
     if (args_float(c, "peak", 1e-3, 1e9, &given)) { free(g); sei_free(A); sei_free(B); sei_free(C); return 2; }
@@ -172,18 +157,18 @@ typedef struct {
 static int run_step(Step *s, double phase_ms[2]) {
     Tape *t = s->tape;
     tape_reset(t);
-    double t0 = now();
+    double t0 = sei_now();
     if (s->opt) net_zero_grad(s->net);
-    if (phase_ms) phase_ms[0] = 1e3 * (now() - t0);
+    if (phase_ms) phase_ms[0] = 1e3 * (sei_now() - t0);
     Value *in = tape_wrap(t, s->x, 0);
     Value *y = in ? net_forward(s->net, t, in, 0, s->net->nlayers, NULL) : NULL;
     if (!y) return -1;
     if (s->opt) {
         Value *loss = ag_softmax_ce(t, y, s->labels);
         if (!loss || tape_backward(t, loss, NULL) != SEI_OK) return -1;
-        t0 = now();
+        t0 = sei_now();
         optim_step(s->opt);
-        if (phase_ms) phase_ms[1] = 1e3 * (now() - t0);
+        if (phase_ms) phase_ms[1] = 1e3 * (sei_now() - t0);
     }
     return 0;
 }
@@ -258,26 +243,26 @@ static int bench_net(Command *c, int iters, int warmup, int json) {
     Step step = {&net, &t, &x, labels, have_opt ? &opt : NULL};
     double prof_ms = -1, phase[2] = {0, 0};
     for (int i = 0; i < warmup + iters; i++) {
-        double t0 = now();
+        double t0 = sei_now();
         if (run_step(&step, NULL)) {
             rc = cli_error(c->cmd, "%s at %dx%d batch %d: %s", net.name, size, size, batch,
                            sei_last_error());
             goto done;
         }
-        if (i >= warmup) ms[i - warmup] = 1e3 * (now() - t0);
+        if (i >= warmup) ms[i - warmup] = 1e3 * (sei_now() - t0);
     }
     if (args_bool(c, "profile")) {
         memset(t.prof, 0, sizeof t.prof);
         t.profile = 1;
-        double t0 = now();
+        double t0 = sei_now();
         if (run_step(&step, phase)) {
             rc = cli_error(c->cmd, "%s", sei_last_error());
             goto done;
         }
-        prof_ms = 1e3 * (now() - t0);
+        prof_ms = 1e3 * (sei_now() - t0);
         t.profile = 0;
     }
-    const double med = median(ms, iters); /* sorts ms: ms[0] is the fastest run */
+    const double med = sei_median(ms, iters); /* sorts ms: ms[0] is the fastest run */
     const double ips = 1e3 * batch / med;
     const double gflops = (train ? 3.0 : 1.0) * 2.0 * macs * batch / (med * 1e-3) * 1e-9;
     const double rss = peak_rss_mb();

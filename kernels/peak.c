@@ -3,6 +3,7 @@
  * current x86 and Arm cores), so nothing but the FMA units limits it. One variant per ISA,
  * selected like the GEMM micro-kernel (SEI_NO_SIMD forces the scalar loop). */
 #include <time.h>
+#include "engine/clock.h"
 #include "kernels/peak.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -67,16 +68,10 @@ static float fma_loop(long iters) {
 }
 #endif
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* seconds for every thread to run iters iterations (threads start together) */
 static double timed(long iters, int threads, volatile float *sink) {
     float s = 0;
-    double t0 = now();
+    double t0 = sei_now();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) reduction(+ : s)
     s += fma_loop(iters);
@@ -84,7 +79,7 @@ static double timed(long iters, int threads, volatile float *sink) {
     (void)threads;
     s = fma_loop(iters);
 #endif
-    double dt = now() - t0;
+    double dt = sei_now() - t0;
     *sink += s; /* keeps the loop alive */
     return dt;
 }
