@@ -3,13 +3,13 @@
 #   make test       every test; ends with "N passed, M failed"
 #   make bench      benchmarks (bench/)
 # Options: OMP=0 (no OpenMP), SIMD=0 (portable C kernels only), SAN=1 (ASan+UBSan),
-#          ARCH=native|x86-64-v3|armv8-a|none (-march), CC=gcc|clang, OPT=-O2
+#          ARCH=native|x86-64-v3|armv8-a|none (-march), CC=gcc|clang, OPT=-O3
 CC   ?= cc
 OMP  ?= 1
 SIMD ?= 1
 SAN  ?= 0
 ARCH ?= native
-OPT  ?= -O2
+OPT  ?= -O3
 
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -D_GNU_SOURCE -I.
 ifneq ($(ARCH),none)
@@ -29,7 +29,8 @@ endif
 LDLIBS := -lm
 
 CCNAME := $(notdir $(firstword $(CC)))
-BUILD := build/$(CCNAME)-omp$(OMP)-simd$(SIMD)-san$(SAN)-$(ARCH)
+OPTNAME := $(subst $(eval) ,,$(subst -,,$(OPT)))
+BUILD := build/$(CCNAME)-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san$(SAN)-$(ARCH)
 
 LIB_SRC  := $(sort $(wildcard engine/*.c kernels/*.c autograd/*.c nets/*.c data/*.c split/*.c sim/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -80,7 +81,7 @@ bench: sei $(BENCH_BIN)
 # the suite under qemu-user comes with the microcontroller/AArch64 work
 cross-aarch64:
 	@if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then \
-	    $(MAKE) CC=aarch64-linux-gnu-gcc ARCH=armv8-a build/aarch64-linux-gnu-gcc-omp$(OMP)-simd$(SIMD)-san0-armv8-a/sei; \
+	    $(MAKE) CC=aarch64-linux-gnu-gcc ARCH=armv8-a build/aarch64-linux-gnu-gcc-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san0-armv8-a/sei; \
 	else echo "SKIP cross-aarch64: aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)"; fi
 
 clean:

@@ -18,22 +18,21 @@
 
 void relu_forward(float *out, const float *in, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
     for (size_t i = 0; i < n; i++) out[i] = in[i] < 0.0f ? 0.0f : in[i];
 }
 
 void relu_backward(float *din, const float *dout, const float *out, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
-    for (size_t i = 0; i < n; i++)
-        if (!(out[i] <= 0.0f)) din[i] += dout[i];
+    for (size_t i = 0; i < n; i++) din[i] += out[i] <= 0.0f ? 0.0f : dout[i];
 }
 
 void add_forward(float *out, const float *a, const float *b, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
@@ -41,7 +40,7 @@ void add_forward(float *out, const float *a, const float *b, size_t n) {
 /* da and db may be the same buffer (x + x): both additions then land in it */
 void add_relu_forward(float *out, const float *a, const float *b, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
     for (size_t i = 0; i < n; i++) {
         float v = a[i] + b[i];
@@ -51,15 +50,14 @@ void add_relu_forward(float *out, const float *a, const float *b, size_t n) {
 
 void relu_backward_inplace(float *g, const float *out, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
-    for (size_t i = 0; i < n; i++)
-        if (out[i] <= 0.0f) g[i] = 0.0f;
+    for (size_t i = 0; i < n; i++) g[i] = out[i] <= 0.0f ? 0.0f : g[i]; /* a blend, not a branch */
 }
 
 void add_backward(float *da, float *db, const float *dout, size_t n) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (n >= SEI_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (n >= SEI_PAR_MIN)
 #endif
     for (size_t i = 0; i < n; i++) {
         if (da) da[i] += dout[i];

@@ -80,7 +80,7 @@ static void check_forward_backward(const char *tag) {
     if (!open_net(&net, &w)) goto out;
     int32_t *labels;
     Tensor x = read_input(&ref, &labels);
-    size_t n;
+    size_t n = 0;
 
     /* eval-mode logits */
     Tape t;
