@@ -67,3 +67,41 @@ int cli_read_tensor(Command *c, const StFile *f, const char *name, int ndim, Ten
     }
     return 0;
 }
+
+int cli_data_config(Command *c, DataConfig *dc, const StFile *meta, int in_ch) {
+    data_config_default(dc);
+    static const char *const keys[][2] = {{"data", "data"}, {"size", "size"}, {"resize", "resize"},
+                                          {"class-subset", "class_subset"}, {"val-split", "val_split"},
+                                          {"data-seed", "data_seed"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        Flag *f = args_flag(c, keys[i][0]);
+        if (f) f->val = flag_or_meta(c, keys[i][0], meta, keys[i][1]);
+    }
+    dc->spec = args_str(c, "data");
+    int seed = 0;
+    if (args_int(c, "size", 0, 4096, &dc->size) || args_int(c, "resize", 0, 4096, &dc->resize) ||
+        args_int(c, "limit", 0, 1 << 30, &dc->limit) || args_float(c, "val-split", 0, 0.99, &dc->val_split) ||
+        args_int(c, "data-seed", 0, 1 << 30, &seed))
+        return 2;
+    dc->seed = (uint64_t)seed;
+    dc->channels = in_ch;
+    const char *sub = args_str(c, "class-subset");
+    if (sub && *sub && data_parse_subset(dc, sub) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+    if (dc->resize && dc->size && dc->resize < dc->size)
+        return cli_error(c->cmd, "--resize %d is smaller than --size %d", dc->resize, dc->size);
+    return 0;
+}
+
+int cli_floats3(const char *s, float v[3]) {
+    int n = 0;
+    while (n < 3) {
+        char *end;
+        v[n++] = strtof(s, &end);
+        if (end == s) return -1;
+        if (*end == ',') s = end + 1;
+        else if (*end == 0 || *end == '/') break;
+        else return -1;
+    }
+    for (int k = n; k < 3; k++) v[k] = v[0];
+    return n;
+}

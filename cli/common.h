@@ -4,6 +4,7 @@
 #define SEI_CLI_COMMON_H
 #include "cli/args.h"
 #include "engine/safetensors.h"
+#include "data/data.h"
 #include "nets/net.h"
 
 /* the flags every network command takes; spread into a command's Flag table */
@@ -14,6 +15,25 @@
     {"width-mult", "F", "channel width multiplier", "1", NULL, 0},                         \
     {"threads", "T", "threads (0: all cores)", "0", NULL, 0},                              \
     {"ref", NULL, "use the naive reference kernels (slow; for checking)", NULL, NULL, 0}
+
+/* the flags every command that reads a data set takes */
+#define DATA_FLAGS                                                                       \
+    {"data", "SPEC", "data: shapes[:N], fashion-mnist, idx:DIR, folder:DIR, tiny-imagenet:DIR", "shapes", NULL, 0}, \
+    {"size", "S", "network input side in pixels (default: the data's own: shapes 32, idx 28, folders 64)", NULL, NULL, 0}, \
+    {"resize", "R", "store images at R x R; crops of S x S are taken from them (default: S)", NULL, NULL, 0}, \
+    {"limit", "N", "use at most N images of each split (a seeded sample)", NULL, NULL, 0}, \
+    {"class-subset", "LIST", "keep only these classes, relabelled 0.. in the order given, e.g. 0,3,7", NULL, NULL, 0}, \
+    {"val-split", "F", "share of the training images held out for validation (data without a val set)", "0.1", NULL, 0}, \
+    {"data-seed", "S", "seed of the validation carving and --limit sampling", "0", NULL, 0}
+
+/* Fill dc from the DATA_FLAGS, falling back to the metadata of a checkpoint (may be NULL)
+ * where a flag is not given ("data", "size", "resize", "class_subset", "val_split",
+ * "data_seed"). channels = in_ch. Returns 0 or an exit status (error printed). */
+int cli_data_config(Command *c, DataConfig *dc, const StFile *meta, int in_ch);
+
+/* parse "a" or "a,b,c" (stopping at '/' or the end) into v[3], a single value repeated;
+ * returns the count given (1..3) or -1 */
+int cli_floats3(const char *s, float v[3]);
 
 /* Apply --threads and --ref. Returns 0, or an exit status after printing an error. */
 int cli_setup(Command *c);

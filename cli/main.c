@@ -8,6 +8,8 @@ int cmd_forward(int argc, char **argv);
 int cmd_backward(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -17,6 +19,8 @@ static const struct {
     {"forward", cmd_forward, "run a network (eval mode) on an input tensor, write logits"},
     {"backward", cmd_backward, "loss and gradients of every parameter and of the input"},
     {"layers", cmd_layers, "list cut points: shapes, bytes at the cut, multiply-adds, parameters"},
+    {"train", cmd_train, "train a network on a data set (checkpoints, log, resume)"},
+    {"eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a data split"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
 

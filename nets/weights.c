@@ -13,6 +13,7 @@ sei_status net_load_weights_from(Net *net, const StFile *f) {
     }
     for (int j = 0; j < f->n; j++) {
         const char *name = f->entries[j].name;
+        if (!strncmp(name, "optim.", 6)) continue; /* a checkpoint's optimizer state */
         int known = 0;
         for (int i = 0; i < net->nparams && !known; i++)
             known = strcmp(net->params[i].v.t.name, name) == 0;
@@ -46,22 +47,27 @@ sei_status net_add_to_writer(const Net *net, StWriter *w, int64_t *scratch) {
     return SEI_OK;
 }
 
+sei_status net_add_with_meta(const Net *net, StWriter *w, int64_t *scratch) {
+    char classes[32], in_ch[32], wm[32];
+    snprintf(classes, sizeof classes, "%d", net->classes);
+    snprintf(in_ch, sizeof in_ch, "%d", net->in_ch);
+    snprintf(wm, sizeof wm, "%.9g", net->width_mult);
+    sei_status s = net_add_to_writer(net, w, scratch);
+    if (!s) s = st_add_meta(w, "format", "sei-weights-1");
+    if (!s) s = st_add_meta(w, "net", net->name);
+    if (!s) s = st_add_meta(w, "classes", classes);
+    if (!s) s = st_add_meta(w, "in_ch", in_ch);
+    if (!s) s = st_add_meta(w, "width_mult", wm);
+    return s;
+}
+
 sei_status net_save_weights(const Net *net, const char *path, int nextra,
                             const char *const *keys, const char *const *vals) {
     StWriter w;
     st_writer_init(&w);
     int64_t *scratch = calloc((size_t)net->nparams + 1, sizeof(int64_t));
     if (!scratch) return sei_fail(SEI_ERR_NOMEM, "out of memory");
-    char classes[32], in_ch[32], wm[32];
-    snprintf(classes, sizeof classes, "%d", net->classes);
-    snprintf(in_ch, sizeof in_ch, "%d", net->in_ch);
-    snprintf(wm, sizeof wm, "%.9g", net->width_mult);
-    sei_status s = net_add_to_writer(net, &w, scratch);
-    if (!s) s = st_add_meta(&w, "format", "sei-weights-1");
-    if (!s) s = st_add_meta(&w, "net", net->name);
-    if (!s) s = st_add_meta(&w, "classes", classes);
-    if (!s) s = st_add_meta(&w, "in_ch", in_ch);
-    if (!s) s = st_add_meta(&w, "width_mult", wm);
+    sei_status s = net_add_with_meta(net, &w, scratch);
     for (int i = 0; i < nextra && !s; i++) s = st_add_meta(&w, keys[i], vals[i]);
     if (!s) s = st_write(&w, path);
     st_writer_free(&w);

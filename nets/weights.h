@@ -5,7 +5,8 @@
  * the file may hold no tensor the network does not have (each a clear error naming the
  * tensor). The one exception: BN's num_batches_tracked may be absent (it does not change any
  * result; PyTorch exports made with a different tracking setting omit it). Any numeric dtype
- * is accepted and converted to float32. */
+ * is accepted and converted to float32. Tensors under "optim." (a training checkpoint's
+ * optimizer state, nets/train.h) are not part of the network and are ignored. */
 #ifndef SEI_WEIGHTS_H
 #define SEI_WEIGHTS_H
 #include "engine/safetensors.h"
@@ -20,5 +21,8 @@ sei_status net_save_weights(const Net *net, const char *path, int nextra,
 /* adds the network's tensors to a writer (caller adds more and writes). int64 storage for
  * num_batches_tracked is taken from `scratch` (at least nparams int64s). */
 sei_status net_add_to_writer(const Net *net, StWriter *w, int64_t *scratch);
+/* net_add_to_writer plus the metadata net_save_weights writes (format, net, classes, in_ch,
+ * width_mult) */
+sei_status net_add_with_meta(const Net *net, StWriter *w, int64_t *scratch);
 
 #endif

@@ -10,28 +10,11 @@
 #include <unistd.h>
 #include "engine/safetensors.h"
 #include "tests/harness.h"
-
-static char g_dir[64];
-
-/* "g_dir/name" in one of 4 rotating buffers so a test can hold a few at once */
-static const char *tpath(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
+#include "tests/scratch.h"
 
 static int exists(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0;
-}
-
-static void write_bytes(const char *p, const void *b, size_t n) {
-    FILE *fp = fopen(p, "wb");
-    if (!fp) return;
-    if (n) fwrite(b, 1, n, fp);
-    fclose(fp);
 }
 
 /* whole file into a malloc'd buffer; *n its size */
