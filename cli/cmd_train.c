@@ -392,7 +392,7 @@ int cmd_train(int argc, char **argv) {
     int quiet = args_bool(&c, "quiet");
     StFile ck = {0};
     int have_ck = 0;
-    char *saved = NULL;
+    char *saved = NULL, tbuf[64];
     char **av = NULL;
     if (resume) {
         char path[4096];
@@ -416,7 +416,6 @@ int cmd_train(int argc, char **argv) {
         av = calloc((size_t)n + 4, sizeof *av);
         int ac = 0;
         for (char *tok = strtok(saved, "\n"); tok; tok = strtok(NULL, "\n")) av[ac++] = tok;
-        char tbuf[64];
         if (threads) { snprintf(tbuf, sizeof tbuf, "--threads=%s", threads); av[ac++] = tbuf; }
         if (args_parse(&c, ac, av)) { rc = 2; goto out; }
         snprintf(r->out, sizeof r->out, "%s", resume);

@@ -11,7 +11,9 @@
  * Objects are signed-distance functions in image-side units; pixel coverage is
  * clamp(0.5 - distance_in_pixels), which anti-aliases edges at any size. Image i of a split
  * comes from its own RNG stream keyed by hash(seed, split, i), so it does not depend on n;
- * its label is i % 10. */
+ * its label is i % 10. Calibration at 32x32: a nearest-class-mean classifier on raw pixels
+ * gets ~23% (it sees colour only); a 5-conv CNN (16-32-32-64-64, BN, AdamW, 10 epochs of
+ * 20000 images) ~98.5%, its few errors between shapes and between textures. */
 #include <math.h>
 #include <stdlib.h>
 #include "data/dataset.h"
@@ -112,7 +114,7 @@ static void render(Rng *r, int label, int size, float *out) {
     float bg[3], grad[3], g = uni(r, 0.3f, 0.7f);
     float ga = uni(r, 0, 6.2831853f), gx = cosf(ga), gy = sinf(ga);
     for (int ch = 0; ch < 3; ch++) bg[ch] = g + uni(r, -0.1f, 0.1f), grad[ch] = uni(r, -0.15f, 0.15f);
-    float noise = uni(r, 0.04f, 0.12f);
+    float noise = uni(r, 0.05f, 0.17f);
 
     Obj ob[5] = {0};
     int nob = 0;
@@ -124,7 +126,7 @@ static void render(Rng *r, int label, int size, float *out) {
     o->period = fmaxf(4.0f, s * uni(r, 0.11f, 0.16f));
     if (label <= 2) {
         const float hue[3] = {0.0f, 1.0f / 3, 2.0f / 3};
-        hsv(o->col, hue[label] + uni(r, -0.04f, 0.04f), uni(r, 0.55f, 1.0f), uni(r, 0.55f, 1.0f));
+        hsv(o->col, hue[label] + uni(r, -0.05f, 0.05f), uni(r, 0.5f, 1.0f), uni(r, 0.5f, 1.0f));
     } else {
         palette(r, o->col, bg, 0.3f);
     }
@@ -150,7 +152,7 @@ static void render(Rng *r, int label, int size, float *out) {
         for (int k = 0; k < nd; k++) {
             Obj *p = &ob[nob++];
             p->shape = SH_DISC, p->texture = TX_FLAT, p->ca = 1, p->sa = 0;
-            p->r = uni(r, 0.02f, 0.045f);
+            p->r = uni(r, 0.02f, 0.06f);
             p->cx = uni(r, 0.05f, 0.95f), p->cy = uni(r, 0.05f, 0.95f);
             palette(r, p->col, bg, 0.3f);
             for (int ch = 0; ch < 3; ch++) p->col2[ch] = p->col[ch];
