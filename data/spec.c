@@ -193,6 +193,9 @@ sei_status data_load(Dataset *d, const DataConfig *c, const char *split) {
         if (spec[0] == 'f' && !is_dir(dir))
             return sei_fail(SEI_ERR_IO, "data: %s not found: install Debian's dataset-fashion-mnist, or use idx:DIR", dir);
         s = load_idx_dir(d, dir, sp != 2, sp == 2 || c->val_split == 0 ? early : 0);
+        static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+        if (!s && spec[0] == 'f' && d->nclasses == 10) s = ds_set_classes(d, 10, fashion);
         carve_val = sp != 2;
     } else if (!strncmp(spec, "tiny-imagenet:", 14)) {
         s = tiny_imagenet_load(d, spec + 14, sp != 2, sp == 2 || c->val_split == 0 ? early : 0);

@@ -113,6 +113,7 @@ bad subset_range --net vgg16_bn --data shapes:100 --class-subset 0,42
 bad bad_opt --net vgg16_bn --data shapes:100 --opt lion
 bad too_small --net vgg16_bn --data shapes:100 --size 16
 bad bad_norm --net vgg16_bn --data shapes:100 --normalize 1,2/0
+bad labels_out_of_range --net vgg16_bn --data shapes:100 --classes 5
 if "$sei" train --net vgg16_bn >/dev/null 2>"$tmp/err"; then fail train_needs_out "ran without --out"
 elif grep -q -- "--out" "$tmp/err"; then ok train_needs_out; else fail train_needs_out "$(cat "$tmp/err")"; fi
 if "$sei" eval --weights "$tmp/nothing.safetensors" >/dev/null 2>"$tmp/err"; then fail eval_missing_weights "ok"
