@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include "engine/error.h"
 
@@ -31,14 +32,30 @@ const char *sei_status_name(sei_status s) {
     return "?";
 }
 
+/* Large blocks (activations, packed panels, weights) are 2 MiB-aligned and marked for
+ * transparent huge pages where the system has them (Linux THP in "madvise" mode): with 4 KiB
+ * pages the same ResNet-50 run took 12 or 18 images/s from one process to the next. */
+#define HUGE_MIN ((size_t)4 << 20)
+#define HUGE_ALIGN ((size_t)2 << 20)
+
 void *sei_alloc(size_t bytes) {
     void *p = NULL;
     size_t n = (bytes + 63) & ~(size_t)63;
     if (n == 0) n = 64;
-    if (posix_memalign(&p, 64, n) != 0) {
+    size_t align = 64;
+#ifdef MADV_HUGEPAGE
+    if (n >= HUGE_MIN) {
+        align = HUGE_ALIGN;
+        n = (n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+    }
+#endif
+    if (posix_memalign(&p, align, n) != 0) {
         sei_fail(SEI_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
         return NULL;
     }
+#ifdef MADV_HUGEPAGE
+    if (align == HUGE_ALIGN) madvise(p, n, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+#endif
     return p;
 }
 
