@@ -75,27 +75,25 @@ static void test_value_range(void) {
 
 /* mean of each channel over the 10% most saturated (max - min channel) pixels of image i:
  * the object's colour more than the background's */
+/* saturation (max - min over the 3 channels) of pixel j of a planar RGB image */
+static int saturation(const uint8_t *p, size_t plane, size_t j) {
+    int mx = p[j], mn = p[j];
+    for (int c = 1; c < 3; c++) {
+        int v = p[c * plane + j];
+        mx = v > mx ? v : mx, mn = v < mn ? v : mn;
+    }
+    return mx - mn;
+}
+
 static void salient_colour(const Dataset *d, int i, double out[3]) {
     const size_t plane = (size_t)d->h * d->w;
     const uint8_t *p = d->pix + i * per_image(d);
     int hist[256] = {0}, thr = 255;
-    for (size_t j = 0; j < plane; j++) {
-        int mx = p[j], mn = p[j];
-        for (int c = 1; c < 3; c++) {
-            int v = p[c * plane + j];
-            mx = v > mx ? v : mx, mn = v < mn ? v : mn;
-        }
-        hist[mx - mn]++;
-    }
+    for (size_t j = 0; j < plane; j++) hist[saturation(p, plane, j)]++;
     for (int acc = 0; thr > 0 && (acc += hist[thr]) < (int)(plane / 10);) thr--;
     double s[3] = {0}, cnt = 0;
     for (size_t j = 0; j < plane; j++) {
-        int mx = p[j], mn = p[j];
-        for (int c = 1; c < 3; c++) {
-            int v = p[c * plane + j];
-            mx = v > mx ? v : mx, mn = v < mn ? v : mn;
-        }
-        if (mx - mn < thr) continue;
+        if (saturation(p, plane, j) < thr) continue;
         for (int c = 0; c < 3; c++) s[c] += p[c * plane + j];
         cnt++;
     }
