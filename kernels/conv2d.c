@@ -52,6 +52,17 @@ static int is_pointwise(const Conv2dParams *p) {
     return p->KH == 1 && p->KW == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
 }
 
+/* im2col by offset table (small planes, see im2col_table) or by rows */
+static int use_table(const Conv2dParams *p, int nb) {
+    return nb > 1 || (size_t)p->OH * p->OW < CONV_TARGET_COLS;
+}
+static int padded(const Conv2dParams *p) { return p->ph > 0 || p->pw > 0; }
+/* floats of the table path's zero-padded input copy for nb images (0: none needed) */
+static size_t pad_floats(const Conv2dParams *p, int nb) {
+    if (!padded(p) || !use_table(p, nb)) return 0;
+    return (size_t)nb * (p->C / p->groups) * (p->H + 2 * p->ph) * (p->W + 2 * p->pw);
+}
+
 /* images per GEMM chunk: depends on the params only (never on threads) */
 static int conv2d_chunk(const Conv2dParams *p) {
     const size_t P = (size_t)p->OH * p->OW;
@@ -70,8 +81,8 @@ size_t conv2d_workspace(const Conv2dParams *p) {
     const size_t P = (size_t)p->OH * p->OW;
     const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW, OCg = p->OC / p->groups;
     const int nb = conv2d_chunk(p);
-    if (nb == 1) return is_pointwise(p) ? 0 : K * P;
-    return (K + OCg) * (size_t)nb * P;
+    if (nb == 1) return is_pointwise(p) ? 0 : K * P + pad_floats(p, 1);
+    return (K + OCg) * (size_t)nb * P + pad_floats(p, nb);
 }
 
 /* outputs o in [lo, hi) with 0 <= o*stride + off < n_in, off = k - pad */
@@ -84,9 +95,23 @@ static void valid_range(int n_out, int stride, int off, int n_in, int *lo, int *
     *hi = h;
 }
 
+/* ---- the im2col pair.
+ * Large planes (P >= CONV_TARGET_COLS, one image per GEMM): im2col_rows copies whole output
+ * rows of OW elements (memcpy when stride 1), col2im_rows adds them back.
+ * Small planes (several images per GEMM, rows of a few elements, where per-row copies cost
+ * more than the data): a gather through one table of column offsets,
+ *   col[k, j] = xp[base(k) + off[j]],  base(k) = (c*Hp + kh)*Wp + kw,
+ *   off[j] = b*img + (oh*sh)*Wp + ow*sw   for j = b*P + oh*OW + ow,
+ * from xp, the chunk's input itself (img = its image stride) when there is no padding, else a
+ * zero-padded copy [nb, Cg, Hp, Wp] (Hp = H + 2ph, Wp = W + 2pw; img = Cg*Hp*Wp) in the
+ * workspace. col2im_table is the adjoint: the same gather's scatter-add into a zeroed padded
+ * plane (or straight into din when unpadded), one thread per channel, then added to din. */
+#define CONV_TABLE_MAX (2 * CONV_TARGET_COLS) /* nb*P < P + CONV_TARGET_COLS on the small path */
+
+
 /* col [Cg*KH*KW, nb*P] from nb images of Cg channels; image b starts at in + b*img_stride */
-static void im2col(float *col, const float *in, size_t img_stride, int nb, int Cg,
-                   const Conv2dParams *p) {
+static void im2col_rows(float *col, const float *in, size_t img_stride, int nb, int Cg,
+                        const Conv2dParams *p) {
     const int H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
     const int sh = p->sh, sw = p->sw, ph = p->ph, pw = p->pw;
     const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
@@ -119,9 +144,9 @@ static void im2col(float *col, const float *in, size_t img_stride, int nb, int C
     }
 }
 
-/* the adjoint of im2col: im (nb images, Cg channels) += scatter of col [Cg*KH*KW, nb*P] */
-static void col2im(float *im, size_t img_stride, const float *col, int nb, int Cg,
-                   const Conv2dParams *p) {
+/* the adjoint of im2col_rows: im (nb images, Cg channels) += scatter of col */
+static void col2im_rows(float *im, size_t img_stride, const float *col, int nb, int Cg,
+                        const Conv2dParams *p) {
     const int H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
     const int sh = p->sh, sw = p->sw, ph = p->ph, pw = p->pw;
     const size_t P = (size_t)OH * OW, ld = (size_t)nb * P;
@@ -149,6 +174,108 @@ static void col2im(float *im, size_t img_stride, const float *col, int nb, int C
     }
 }
 
+/* the gather's geometry: plane and image strides of xp, and off[j] for the nb*P columns */
+typedef struct { int Hp, Wp; size_t plane, img; } TableGeom;
+
+static TableGeom table_offsets(int *off, size_t img_stride, int nb, int Cg,
+                               const Conv2dParams *p) {
+    TableGeom t = {p->H + 2 * p->ph, p->W + 2 * p->pw, 0, img_stride};
+    t.plane = (size_t)t.Hp * t.Wp;
+    if (padded(p)) t.img = (size_t)Cg * t.plane;
+    int j = 0;
+    for (int b = 0; b < nb; b++)
+        for (int oh = 0; oh < p->OH; oh++)
+            for (int ow = 0; ow < p->OW; ow++)
+                off[j++] = (int)(b * t.img + (size_t)oh * p->sh * t.Wp + (size_t)ow * p->sw);
+    return t;
+}
+
+/* xp [nb, Cg, Hp, Wp] <- the chunk's images with a zero border */
+static void pad_copy(float *xp, const float *in, size_t img_stride, int nb, int Cg,
+                     const TableGeom *t, const Conv2dParams *p) {
+    const int H = p->H, W = p->W, ph = p->ph, pw = p->pw;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)nb * Cg * t->plane > CONV_OMP_MIN)
+#endif
+    for (int q = 0; q < nb * Cg; q++) {
+        const float *s = in + (size_t)(q / Cg) * img_stride + (size_t)(q % Cg) * H * W;
+        float *d = xp + (size_t)q * t->plane;
+        memset(d, 0, sizeof(float) * t->Wp * ph);
+        for (int h = 0; h < H; h++) {
+            float *r = d + (size_t)(h + ph) * t->Wp;
+            for (int i = 0; i < pw; i++) r[i] = r[pw + W + i] = 0.0f;
+            memcpy(r + pw, s + (size_t)h * W, sizeof(float) * W);
+        }
+        memset(d + (size_t)(H + ph) * t->Wp, 0, sizeof(float) * t->Wp * ph);
+    }
+}
+
+/* im2col for small planes (see above); pad is the padded-copy workspace */
+static void im2col_table(float *col, const float *in, size_t img_stride, int nb, int Cg,
+                         const Conv2dParams *p, float *pad) {
+    int off[CONV_TABLE_MAX];
+    const size_t ld = (size_t)nb * p->OH * p->OW;
+    const TableGeom t = table_offsets(off, img_stride, nb, Cg, p);
+    const float *xp = in;
+    if (padded(p)) {
+        pad_copy(pad, in, img_stride, nb, Cg, &t, p);
+        xp = pad;
+    }
+    const int KH = p->KH, KW = p->KW, rows = Cg * KH * KW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)rows * ld > CONV_OMP_MIN)
+#endif
+    for (int k = 0; k < rows; k++) {
+        const int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
+        const float *restrict s = xp + c * t.plane + (size_t)kh * t.Wp + kw;
+        float *restrict d = col + k * ld;
+        for (size_t j = 0; j < ld; j++) d[j] = s[off[j]];
+    }
+}
+
+/* the adjoint of im2col_table: din (nb images at img_stride) += scatter of col */
+static void col2im_table(float *din, size_t img_stride, const float *col, int nb, int Cg,
+                         const Conv2dParams *p, float *pad) {
+    int off[CONV_TABLE_MAX];
+    const size_t ld = (size_t)nb * p->OH * p->OW;
+    const TableGeom t = table_offsets(off, img_stride, nb, Cg, p);
+    const int KH = p->KH, KW = p->KW, H = p->H, W = p->W, ph = p->ph, pw = p->pw;
+    float *xp = padded(p) ? pad : din;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)Cg * KH * KW * ld > CONV_OMP_MIN)
+#endif
+    for (int c = 0; c < Cg; c++) { /* channel c owns its planes of every image */
+        if (xp == pad)
+            for (int b = 0; b < nb; b++)
+                memset(pad + b * t.img + c * t.plane, 0, sizeof(float) * t.plane);
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++) {
+                const float *restrict s = col + (((size_t)c * KH + kh) * KW + kw) * ld;
+                float *restrict d = xp + c * t.plane + (size_t)kh * t.Wp + kw;
+                for (size_t j = 0; j < ld; j++) d[off[j]] += s[j];
+            }
+        if (xp == pad)
+            for (int b = 0; b < nb; b++) {
+                float *o = din + b * img_stride + (size_t)c * H * W;
+                const float *q = pad + b * t.img + c * t.plane;
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++)
+                        o[(size_t)h * W + w] += q[(size_t)(h + ph) * t.Wp + w + pw];
+            }
+    }
+}
+
+static void im2col(float *col, const float *in, size_t img_stride, int nb, int Cg,
+                   const Conv2dParams *p, float *pad) {
+    if (use_table(p, nb)) im2col_table(col, in, img_stride, nb, Cg, p, pad);
+    else im2col_rows(col, in, img_stride, nb, Cg, p);
+}
+static void col2im(float *im, size_t img_stride, const float *col, int nb, int Cg,
+                   const Conv2dParams *p, float *pad) {
+    if (use_table(p, nb)) col2im_table(im, img_stride, col, nb, Cg, p, pad);
+    else col2im_rows(im, img_stride, col, nb, Cg, p);
+}
+
 void conv_bias_grad(float *db, const float *dout, int N, int OC, size_t P) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)N * OC * P > CONV_OMP_MIN)
@@ -163,14 +290,28 @@ void conv_bias_grad(float *db, const float *dout, int N, int OC, size_t P) {
     }
 }
 
-/* the per-element tail of a forward conv: + bias, then the fused epilogue (if any) */
-static inline float epilogue(float v, float bias, const ConvEpilogue *ep, int oc) {
-    v += bias;
-    if (ep) {
-        if (ep->alpha) v = fmaf(v, ep->alpha[oc], ep->shift[oc]);
-        if (ep->relu) v = v < 0.0f ? 0.0f : v;
+/* o[i] = the tail of a forward conv applied to s[i] (s may be o): + bias, then the fused
+ * epilogue (eval batch norm affine, ReLU) if any. One loop per variant, so each vectorises. */
+static void epilogue_row(float *o, const float *s, size_t n, float bv, const ConvEpilogue *ep,
+                         int oc) {
+    const int relu = ep && ep->relu;
+    if (ep && ep->alpha) {
+        const float a = ep->alpha[oc], sh = ep->shift[oc];
+        if (relu)
+            for (size_t i = 0; i < n; i++) {
+                const float v = fmaf(s[i] + bv, a, sh);
+                o[i] = v < 0.0f ? 0.0f : v;
+            }
+        else
+            for (size_t i = 0; i < n; i++) o[i] = fmaf(s[i] + bv, a, sh);
+    } else if (relu) {
+        for (size_t i = 0; i < n; i++) {
+            const float v = s[i] + bv;
+            o[i] = v < 0.0f ? 0.0f : v;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) o[i] = s[i] + bv;
     }
-    return v;
 }
 
 /* out rows [rows, P] (row r is output channel oc0 + r): bias and epilogue in place */
@@ -180,12 +321,8 @@ static void finish_rows(float *out, const float *b, const ConvEpilogue *ep, int 
 #pragma omp parallel for schedule(static) if ((size_t)rows * P > CONV_OMP_MIN)
 #endif
     for (int r = 0; r < rows; r++) {
-        const float bv = b ? b[r] : 0.0f;
         float *o = out + (size_t)r * P;
-        if (!ep)
-            for (size_t i = 0; i < P; i++) o[i] += bv;
-        else
-            for (size_t i = 0; i < P; i++) o[i] = epilogue(o[i], bv, ep, oc0 + r);
+        epilogue_row(o, o, P, b ? b[r] : 0.0f, ep, oc0 + r);
     }
 }
 
@@ -206,7 +343,7 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
             if (nb == 1) {
                 const float *col = x;
                 if (!direct) {
-                    im2col(ws, x, in_img, 1, Cg, p);
+                    im2col(ws, x, in_img, 1, Cg, p, ws + (size_t)K * P);
                     col = ws;
                 }
                 sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, col, P, accumulate ? 1.0f : 0.0f, y, P);
@@ -216,7 +353,7 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
             /* several images: GEMM into staging [OCg, nb*P], then scatter to NCHW */
             const int ld = nb * P;
             float *col = ws, *stage = ws + (size_t)K * chunk * P;
-            im2col(col, x, in_img, nb, Cg, p);
+            im2col(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P);
             sei_gemm(0, 0, OCg, ld, K, 1.0f, wg, K, col, ld, 0.0f, stage, ld);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
@@ -228,10 +365,8 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
                 const float bv = bg ? bg[oc] : 0.0f;
                 if (accumulate)
                     for (int i = 0; i < P; i++) o[i] += s[i] + bv;
-                else if (!ep)
-                    for (int i = 0; i < P; i++) o[i] = s[i] + bv;
                 else
-                    for (int i = 0; i < P; i++) o[i] = epilogue(s[i], bv, ep, g * OCg + oc);
+                    epilogue_row(o, s, (size_t)P, bv, ep, g * OCg + oc);
             }
         }
     }
@@ -273,7 +408,7 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
                 if (dwg) {
                     const float *col = in + xoff;
                     if (!direct) {
-                        im2col(ws, in + xoff, in_img, 1, Cg, p);
+                        im2col(ws, in + xoff, in_img, 1, Cg, p, ws + (size_t)K * P);
                         col = ws;
                     }
                     sei_gemm(0, 1, OCg, K, P, 1.0f, dy, P, col, P, 1.0f, dwg, K);
@@ -282,7 +417,7 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
                     sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 1.0f, din + xoff, P);
                 } else if (din) {
                     sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 0.0f, ws, P);
-                    col2im(din + xoff, in_img, ws, 1, Cg, p);
+                    col2im(din + xoff, in_img, ws, 1, Cg, p, ws + (size_t)K * P);
                 }
                 continue;
             }
@@ -298,12 +433,12 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
                        dy + bi * out_img + (size_t)oc * P, sizeof(float) * P);
             }
             if (dwg) {
-                im2col(col, in + xoff, in_img, nb, Cg, p);
+                im2col(col, in + xoff, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P);
                 sei_gemm(0, 1, OCg, K, ld, 1.0f, stage, ld, col, ld, 1.0f, dwg, K);
             }
             if (din) {
                 sei_gemm(1, 0, K, ld, OCg, 1.0f, wg, K, stage, ld, 0.0f, col, ld);
-                col2im(din + xoff, in_img, col, nb, Cg, p);
+                col2im(din + xoff, in_img, col, nb, Cg, p, stage + (size_t)OCg * chunk * P);
             }
         }
     }

@@ -49,9 +49,33 @@ static int imax(int a, int b) { return a > b ? a : b; }
 
 /* ---------------------------------------------------------------- max pool */
 
+/* one output of a max pool: window rows [h0, h1), columns clipped to the input */
+static void max_window(float *y, int32_t *am, const float *x, int W, int h0, int h1, int w0,
+                       int KW) {
+    int w1 = imin(w0 + KW, W);
+    w0 = imax(w0, 0);
+    /* -inf start: the implicit padding never wins; an all -inf window reports its first
+     * real element, as PyTorch does */
+    int best = h0 * W + w0;
+    float m = -INFINITY;
+    for (int h = h0; h < h1; h++)
+        for (int w = w0; w < w1; w++) {
+            float v = x[h * W + w];
+            if (v > m || v != v) { m = v; best = h * W + w; }
+        }
+    *y = m;
+    *am = best;
+}
+
+#define POOL_ROW 64 /* interior outputs of a row done together */
+
 void maxpool2d_forward(float *out, int32_t *argmax, const float *in, const Pool2dParams *p) {
-    const int H = p->H, W = p->W, OH = p->OH, OW = p->OW;
+    const int H = p->H, W = p->W, OH = p->OH, OW = p->OW, KW = p->KW, sw = p->sw, pw = p->pw;
     const long planes = (long)p->N * p->C;
+    /* interior columns [ilo, ihi): the whole window row lies inside the input */
+    int ilo = (pw + sw - 1) / sw, ihi = W - KW + pw < 0 ? 0 : (W - KW + pw) / sw + 1;
+    ihi = imin(ihi, OW);
+    if (ilo > ihi) ilo = ihi;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (planes * (H * W + OH * OW) >= SEI_PAR_MIN)
 #endif
@@ -62,20 +86,35 @@ void maxpool2d_forward(float *out, int32_t *argmax, const float *in, const Pool2
         for (int oh = 0; oh < OH; oh++) {
             int h0 = oh * p->sh - p->ph, h1 = imin(h0 + p->KH, H);
             h0 = imax(h0, 0);
-            for (int ow = 0; ow < OW; ow++) {
-                int w0 = ow * p->sw - p->pw, w1 = imin(w0 + p->KW, W);
-                w0 = imax(w0, 0);
-                /* -inf start: the implicit padding never wins; an all -inf window reports
-                 * its first real element, as PyTorch does */
-                int best = h0 * W + w0;
-                float m = -INFINITY;
+            float *yr = y + oh * OW;
+            int32_t *ar = am + oh * OW;
+            for (int ow = 0; ow < ilo; ow++) max_window(yr + ow, ar + ow, x, W, h0, h1, ow * sw - pw, KW);
+            for (int ow = ihi; ow < OW; ow++) max_window(yr + ow, ar + ow, x, W, h0, h1, ow * sw - pw, KW);
+            /* interior: the same scan order per output (rows, then columns), with the
+             * outputs of a row side by side so the compare-and-select vectorises instead
+             * of branching on the data */
+            for (int o0 = ilo; o0 < ihi; o0 += POOL_ROW) {
+                const int n = imin(POOL_ROW, ihi - o0);
+                float m[POOL_ROW];
+                int32_t best[POOL_ROW];
+                for (int i = 0; i < n; i++) {
+                    m[i] = -INFINITY;
+                    best[i] = h0 * W + (o0 + i) * sw - pw;
+                }
                 for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = x[h * W + w];
-                        if (v > m || v != v) { m = v; best = h * W + w; }
+                    for (int kw = 0; kw < KW; kw++) {
+                        const int base = h * W + o0 * sw - pw + kw;
+                        for (int i = 0; i < n; i++) {
+                            const float v = x[base + i * sw];
+                            const int take = (v > m[i]) | (v != v);
+                            m[i] = take ? v : m[i];
+                            best[i] = take ? base + i * sw : best[i];
+                        }
                     }
-                y[oh * OW + ow] = m;
-                am[oh * OW + ow] = best;
+                for (int i = 0; i < n; i++) {
+                    yr[o0 + i] = m[i];
+                    ar[o0 + i] = best[i];
+                }
             }
         }
     }

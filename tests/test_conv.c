@@ -167,6 +167,11 @@ static const Case conv_cases[] = {
     {0, 41, 2, 10, 10, 3, 3, 3, 1, 1, 0, 1, 1},   /* P = 100: chunks of 14 + 14 + 13 */
     {0, 20, 8, 3, 3, 8, 3, 3, 2, 1, 0, 2, 1},     /* P = 4, groups 2, one chunk */
     {0, 5, 4, 5, 5, 6, 5, 5, 1, 0, 0, 1, 0},      /* P = 1 */
+    /* P >= 2048: one image per GEMM, im2col by rows (everything above gathers by table) */
+    {0, 2, 2, 48, 47, 3, 3, 3, 1, 1, 0, 1, 1},    /* P = 2256, 3x3 pad 1 */
+    {0, 1, 3, 96, 93, 2, 7, 7, 2, 3, 0, 1, 0},    /* 7x7 stride 2 pad 3, P = 2256 */
+    {0, 2, 2, 45, 45, 2, 3, 3, 1, 2, 0, 1, 1},    /* pad 2 > k/2, P = 2209 */
+    {0, 2, 4, 95, 93, 4, 1, 1, 2, 0, 0, 2, 1},    /* 1x1 stride 2, groups 2, P = 2256 */
 };
 static const Case convt_cases[] = {
     {1, 1, 3, 5, 7, 4, 3, 3, 1, 1, 0, 1, 1},      /* stride 1 */
