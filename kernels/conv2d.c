@@ -221,7 +221,10 @@ static void im2col_table(float *col, const float *in, size_t img_stride, int nb,
         pad_copy(pad, in, img_stride, nb, Cg, &t, p);
         xp = pad;
     }
-    const int KH = p->KH, KW = p->KW, rows = Cg * KH * KW;
+    const int KH = p->KH, KW = p->KW, rows = Cg * KH * KW, OW = p->OW;
+    /* stride 1: each output row is a run of OW consecutive source elements; runs of 4, 8
+     * or 16 are copied as whole vectors (a fixed-size memcpy compiles to one move) */
+    const int runs = p->sw == 1 && (OW == 4 || OW == 8 || OW == 16) ? OW : 0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)rows * ld > CONV_OMP_MIN)
 #endif
@@ -229,7 +232,14 @@ static void im2col_table(float *col, const float *in, size_t img_stride, int nb,
         const int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
         const float *restrict s = xp + c * t.plane + (size_t)kh * t.Wp + kw;
         float *restrict d = col + k * ld;
-        for (size_t j = 0; j < ld; j++) d[j] = s[off[j]];
+        if (runs == 4)
+            for (size_t j = 0; j < ld; j += 4) memcpy(d + j, s + off[j], 4 * sizeof(float));
+        else if (runs == 8)
+            for (size_t j = 0; j < ld; j += 8) memcpy(d + j, s + off[j], 8 * sizeof(float));
+        else if (runs == 16)
+            for (size_t j = 0; j < ld; j += 16) memcpy(d + j, s + off[j], 16 * sizeof(float));
+        else
+            for (size_t j = 0; j < ld; j++) d[j] = s[off[j]];
     }
 }
 
