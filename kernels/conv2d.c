@@ -22,9 +22,15 @@
  * [Cg, H*W] IS col (and dcol is din's plane block, so the data GEMM accumulates straight into
  * din). The guard checks stride and padding: a 1x1 with stride 2 takes the im2col path.
  *
- * Workspace (floats), from conv2d_chunk():
- *   nb == 1: K*P, or 0 on the 1x1 shortcut          (col, reused as dcol)
- *   nb  > 1: (K + OCg) * nb * P <= CONV_WS_CAP       (col + staging)
+ * im2col itself comes in two forms (see "the im2col pair" below): by rows for large planes,
+ * and for small planes (P < CONV_TARGET_COLS) a gather through an offset table over a
+ * zero-padded copy of the chunk, which in the forward writes col straight into the GEMM's
+ * pre-packed B layout (sei_gemm_pb), so the GEMM threads do not each pack it again.
+ *
+ * Workspace (floats), from conv2d_chunk(), + 16 to align col to 64 bytes:
+ *   nb == 1: col, or 0 on the 1x1 shortcut          (col reused as dcol)
+ *   nb  > 1: col + OCg * nb * P                      (col + staging), bounded by CONV_WS_CAP
+ *   col = K * nb * P (a little more when pre-packed), + the padded copy on the table path
  *
  * Threads: sei_gemm threads internally. im2col splits its rows, col2im splits (image, channel)
  * planes, bias/gather/scatter split rows, db splits output channels: each output element is
@@ -33,6 +39,7 @@
  * conv2d_forward_gemm / conv2d_backward_gemm / conv_bias_grad are the same kernels without
  * the sei_kernels_ref switch; conv_transpose2d.c runs them on the equivalent convolution. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
@@ -63,6 +70,16 @@ static size_t pad_floats(const Conv2dParams *p, int nb) {
     return (size_t)nb * (p->C / p->groups) * (p->H + 2 * p->ph) * (p->W + 2 * p->pw);
 }
 
+/* floats of the col matrix for nb images: [K, nb*P], or the forward's pre-packed layout on
+ * the table path (a little wider: columns rounded up to the GEMM's panel width) */
+static size_t col_floats(const Conv2dParams *p, int nb) {
+    const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW;
+    const size_t n = (size_t)nb * p->OH * p->OW, plain = K * n;
+    if (!use_table(p, nb)) return plain;
+    const size_t packed = sei_gemm_pb_size((int)K, (int)n);
+    return packed > plain ? packed : plain;
+}
+
 /* images per GEMM chunk: depends on the params only (never on threads) */
 static int conv2d_chunk(const Conv2dParams *p) {
     const size_t P = (size_t)p->OH * p->OW;
@@ -72,17 +89,24 @@ static int conv2d_chunk(const Conv2dParams *p) {
      * (N=4, P=784 -> 2+2 rather than 3+1) */
     size_t nchunks = ((size_t)p->N * P + CONV_TARGET_COLS - 1) / CONV_TARGET_COLS;
     size_t nb = ((size_t)p->N + nchunks - 1) / nchunks;
-    const size_t per_image = (K + OCg) * P;
+    const size_t per_image = (K + OCg) * P + pad_floats(p, 1);
     if (nb * per_image > CONV_WS_CAP) nb = CONV_WS_CAP / per_image;
     return nb > 1 ? (int)nb : 1;
 }
 
+/* + WS_ALIGN: the col matrix starts at the first 64-byte boundary of the caller's buffer
+ * (the GEMM reads pre-packed panels aligned) */
+#define WS_ALIGN 16
 size_t conv2d_workspace(const Conv2dParams *p) {
     const size_t P = (size_t)p->OH * p->OW;
-    const size_t K = (size_t)(p->C / p->groups) * p->KH * p->KW, OCg = p->OC / p->groups;
+    const size_t OCg = p->OC / p->groups;
     const int nb = conv2d_chunk(p);
-    if (nb == 1) return is_pointwise(p) ? 0 : K * P + pad_floats(p, 1);
-    return (K + OCg) * (size_t)nb * P + pad_floats(p, nb);
+    if (nb == 1) return is_pointwise(p) ? 0 : col_floats(p, 1) + pad_floats(p, 1) + WS_ALIGN;
+    return col_floats(p, nb) + OCg * (size_t)nb * P + pad_floats(p, nb) + WS_ALIGN;
+}
+
+static float *align_ws(float *ws) {
+    return ws ? (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63) : ws;
 }
 
 /* outputs o in [lo, hi) with 0 <= o*stride + off < n_in, off = k - pad */
@@ -210,9 +234,10 @@ static void pad_copy(float *xp, const float *in, size_t img_stride, int nb, int 
     }
 }
 
-/* im2col for small planes (see above); pad is the padded-copy workspace */
+/* im2col for small planes (see above); pad is the padded-copy workspace. packed: col is
+ * written in sei_gemm_pb's pre-packed layout (for the forward GEMM) instead of as [K, ld]. */
 static void im2col_table(float *col, const float *in, size_t img_stride, int nb, int Cg,
-                         const Conv2dParams *p, float *pad) {
+                         const Conv2dParams *p, float *pad, int packed) {
     int off[CONV_TABLE_MAX];
     const size_t ld = (size_t)nb * p->OH * p->OW;
     const TableGeom t = table_offsets(off, img_stride, nb, Cg, p);
@@ -224,7 +249,9 @@ static void im2col_table(float *col, const float *in, size_t img_stride, int nb,
     const int KH = p->KH, KW = p->KW, rows = Cg * KH * KW, OW = p->OW;
     /* stride 1: each output row is a run of OW consecutive source elements; runs of 4, 8
      * or 16 are copied as whole vectors (a fixed-size memcpy compiles to one move) */
-    const int runs = p->sw == 1 && (OW == 4 || OW == 8 || OW == 16) ? OW : 0;
+    int runs = p->sw == 1 && (OW == 4 || OW == 8 || OW == 16) ? OW : 0;
+    const int nr = packed ? sei_gemm_pb_row(rows, (int)ld, 0).nr : (int)ld;
+    if (runs && nr % runs) runs = 0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)rows * ld > CONV_OMP_MIN)
 #endif
@@ -232,14 +259,25 @@ static void im2col_table(float *col, const float *in, size_t img_stride, int nb,
         const int c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
         const float *restrict s = xp + c * t.plane + (size_t)kh * t.Wp + kw;
         float *restrict d = col + k * ld;
-        if (runs == 4)
-            for (size_t j = 0; j < ld; j += 4) memcpy(d + j, s + off[j], 4 * sizeof(float));
-        else if (runs == 8)
-            for (size_t j = 0; j < ld; j += 8) memcpy(d + j, s + off[j], 8 * sizeof(float));
-        else if (runs == 16)
-            for (size_t j = 0; j < ld; j += 16) memcpy(d + j, s + off[j], 16 * sizeof(float));
-        else
-            for (size_t j = 0; j < ld; j++) d[j] = s[off[j]];
+        long panel = 0; /* packed: row k is a piece of nr columns in each panel */
+        if (packed) {
+            const GemmPbRow r = sei_gemm_pb_row(rows, (int)ld, k);
+            d = col + r.row;
+            panel = r.panel;
+        }
+        for (size_t j0 = 0; j0 < ld; j0 += nr, d += panel) {
+            const size_t n = ld - j0 < (size_t)nr ? ld - j0 : (size_t)nr;
+            const int *o = off + j0;
+            if (runs == 4)
+                for (size_t j = 0; j < n; j += 4) memcpy(d + j, s + o[j], 4 * sizeof(float));
+            else if (runs == 8)
+                for (size_t j = 0; j < n; j += 8) memcpy(d + j, s + o[j], 8 * sizeof(float));
+            else if (runs == 16)
+                for (size_t j = 0; j < n; j += 16) memcpy(d + j, s + o[j], 16 * sizeof(float));
+            else
+                for (size_t j = 0; j < n; j++) d[j] = s[o[j]];
+            for (size_t j = n; j < (size_t)nr; j++) d[j] = 0.0f; /* packed tail panel */
+        }
     }
 }
 
@@ -277,7 +315,7 @@ static void col2im_table(float *din, size_t img_stride, const float *col, int nb
 
 static void im2col(float *col, const float *in, size_t img_stride, int nb, int Cg,
                    const Conv2dParams *p, float *pad) {
-    if (use_table(p, nb)) im2col_table(col, in, img_stride, nb, Cg, p, pad);
+    if (use_table(p, nb)) im2col_table(col, in, img_stride, nb, Cg, p, pad, 0);
     else im2col_rows(col, in, img_stride, nb, Cg, p);
 }
 static void col2im(float *im, size_t img_stride, const float *col, int nb, int Cg,
@@ -343,6 +381,8 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
     const int K = Cg * p->KH * p->KW, P = p->OH * p->OW;
     const size_t in_img = (size_t)p->C * p->H * p->W, out_img = (size_t)p->OC * P;
     const int chunk = conv2d_chunk(p), direct = is_pointwise(p);
+    const size_t colsz = col_floats(p, chunk);
+    ws = align_ws(ws);
     for (int n0 = 0; n0 < p->N; n0 += chunk) {
         const int nb = p->N - n0 < chunk ? p->N - n0 : chunk;
         for (int g = 0; g < G; g++) {
@@ -351,20 +391,25 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
             float *y = out + n0 * out_img + (size_t)g * OCg * P;
             const float *bg = b ? b + (size_t)g * OCg : NULL;
             if (nb == 1) {
-                const float *col = x;
-                if (!direct) {
-                    im2col(ws, x, in_img, 1, Cg, p, ws + (size_t)K * P);
-                    col = ws;
+                const float beta = accumulate ? 1.0f : 0.0f;
+                if (direct) {
+                    sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, x, P, beta, y, P);
+                } else if (use_table(p, 1)) {
+                    im2col_table(ws, x, in_img, 1, Cg, p, ws + colsz, 1);
+                    sei_gemm_pb(0, OCg, P, K, 1.0f, wg, K, ws, beta, y, P);
+                } else {
+                    im2col_rows(ws, x, in_img, 1, Cg, p);
+                    sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, ws, P, beta, y, P);
                 }
-                sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, col, P, accumulate ? 1.0f : 0.0f, y, P);
                 if (bg || ep) finish_rows(y, bg, ep, g * OCg, OCg, P);
                 continue;
             }
-            /* several images: GEMM into staging [OCg, nb*P], then scatter to NCHW */
+            /* several images (always the table path): im2col straight into the GEMM's packed
+             * layout, GEMM into staging [OCg, nb*P], then scatter to NCHW */
             const int ld = nb * P;
-            float *col = ws, *stage = ws + (size_t)K * chunk * P;
-            im2col(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P);
-            sei_gemm(0, 0, OCg, ld, K, 1.0f, wg, K, col, ld, 0.0f, stage, ld);
+            float *col = ws, *stage = ws + colsz;
+            im2col_table(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P, 1);
+            sei_gemm_pb(0, OCg, ld, K, 1.0f, wg, K, col, 0.0f, stage, ld);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
 #endif
@@ -407,6 +452,8 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
     if (db) conv_bias_grad(db, dout, p->N, p->OC, (size_t)P);
     if (!din && !dw) return;
     const int chunk = conv2d_chunk(p), direct = is_pointwise(p);
+    const size_t colsz = col_floats(p, chunk);
+    ws = align_ws(ws);
     for (int n0 = 0; n0 < p->N; n0 += chunk) {
         const int nb = p->N - n0 < chunk ? p->N - n0 : chunk;
         for (int g = 0; g < G; g++) {
@@ -418,7 +465,7 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
                 if (dwg) {
                     const float *col = in + xoff;
                     if (!direct) {
-                        im2col(ws, in + xoff, in_img, 1, Cg, p, ws + (size_t)K * P);
+                        im2col(ws, in + xoff, in_img, 1, Cg, p, ws + colsz);
                         col = ws;
                     }
                     sei_gemm(0, 1, OCg, K, P, 1.0f, dy, P, col, P, 1.0f, dwg, K);
@@ -427,13 +474,13 @@ void conv2d_backward_gemm(float *din, float *dw, float *db, const float *dout,
                     sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 1.0f, din + xoff, P);
                 } else if (din) {
                     sei_gemm(1, 0, K, P, OCg, 1.0f, wg, K, dy, P, 0.0f, ws, P);
-                    col2im(din + xoff, in_img, ws, 1, Cg, p, ws + (size_t)K * P);
+                    col2im(din + xoff, in_img, ws, 1, Cg, p, ws + colsz);
                 }
                 continue;
             }
             /* several images: gather dout into staging [OCg, nb*P]; col doubles as dcol */
             const int ld = nb * P;
-            float *col = ws, *stage = ws + (size_t)K * chunk * P;
+            float *col = ws, *stage = ws + colsz;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
 #endif

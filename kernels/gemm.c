@@ -40,6 +40,8 @@
  * loses 5%) on the direct path. AVX2 (6x16, built with ARCH=x86-64-v3 on the same box, where
  * ymm has the same FMA throughput): 89% of peak at 1024^3 on one thread, MC = 48..192 and
  * KC = 256..512 within noise. */
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/error.h"
@@ -99,6 +101,8 @@ typedef struct {
     const float *A, *B;
     float *C;
     long lda, ldb, ldc;
+    const float *Bpre; /* B already packed (sei_gemm_pb): B is not read and not packed */
+    long npad;         /* Bpre's width: N rounded up to NR */
 } Gemm;
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -242,6 +246,28 @@ static float *pack_buffer(size_t floats) {
 static int k_blocks(int K) { return (K + KC - 1) / KC; }
 static int k_start(int K, int nk, int p) { return (int)((long)K * p / nk); }
 
+/* the pre-packed product on C[i0:i1, j0:j1] by plain loops, when no packing buffer can be
+ * had: slow but correct (same k order; the last rounding may differ from the kernel's) */
+static void pb_ref(const Gemm *g, int i0, int i1, int j0, int j1) {
+    const int K = g->K, nk = k_blocks(K);
+    for (int i = i0; i < i1; i++)
+        for (int j = j0; j < j1; j++) {
+            float *c = g->C + (long)i * g->ldc + j;
+            for (int p = 0; p < nk; p++) {
+                const int pc = k_start(K, nk, p), kc = k_start(K, nk, p + 1) - pc;
+                const float *b = g->Bpre + (long)pc * g->npad + (long)(j / NR) * NR * kc + j % NR;
+                float s = 0.0f;
+                for (int k = 0; k < kc; k++) {
+                    const float a = g->ta ? g->A[(long)(pc + k) * g->lda + i]
+                                          : g->A[(long)i * g->lda + pc + k];
+                    s = fmaf(a, b[(long)k * NR], s);
+                }
+                const float beta = p == 0 ? g->beta : 1.0f;
+                *c = g->alpha * s + (beta == 0.0f ? 0.0f : beta * *c);
+            }
+        }
+}
+
 /* C[i0:i1, j0:j1] of the whole product, on the calling thread */
 static void gemm_slab(const Gemm *g, int i0, int i1, int j0, int j1) {
     int M = i1 - i0, N = j1 - j0, K = g->K;
@@ -251,8 +277,12 @@ static void gemm_slab(const Gemm *g, int i0, int i1, int j0, int j1) {
     int ncb = M <= MC ? NC_SMALL : NC;
     int mcmax = imin(MC, (M + MR - 1) / MR * MR), ncmax = imin(ncb, (N + NR - 1) / NR * NR);
     size_t a_size = ((size_t)mcmax * kcmax + 15) / 16 * 16; /* keeps Bp 64-byte aligned */
-    float *Ap = pack_buffer(a_size + (size_t)ncmax * kcmax);
-    if (!Ap) { /* out of memory: slow but correct */
+    float *Ap = pack_buffer(a_size + (g->Bpre ? 0 : (size_t)ncmax * kcmax));
+    if (!Ap && g->Bpre) { /* out of memory: slow but correct */
+        pb_ref(g, i0, i1, j0, j1);
+        return;
+    }
+    if (!Ap) {
         const float *A = g->ta ? g->A + i0 : g->A + (long)i0 * g->lda; /* op(A) row i0 */
         const float *B = g->tb ? g->B + (long)j0 * g->ldb : g->B + j0; /* op(B) col j0 */
         if (!g->tc)
@@ -270,7 +300,10 @@ static void gemm_slab(const Gemm *g, int i0, int i1, int j0, int j1) {
         for (int p = 0; p < nk; p++) {
             int pc = k_start(K, nk, p), kc = k_start(K, nk, p + 1) - pc;
             float beta = p == 0 ? g->beta : 1.0f;
-            pack_b(g, pc, kc, jc, nc, Bp);
+            if (g->Bpre) /* jc is a multiple of NR: panel jc / NR of K block p */
+                Bp = (float *)g->Bpre + (long)pc * g->npad + (long)jc * kc;
+            else
+                pack_b(g, pc, kc, jc, nc, Bp);
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = imin(MC, i1 - ic);
                 pack_a(g, ic, mc, pc, kc, Ap);
@@ -332,7 +365,10 @@ static double slab_cost(int M, int N, int K, int split_m, int T) {
     if (split_m) tm = (int)((tm + T - 1) / T);
     else tn = (int)((tn + T - 1) / T);
     double work = tm * MR * tn * NR * (double)K;
-    double pack = (split_m ? (double)K * N : (double)K * M) * 8.0; /* ~8 FMAs per packed float */
+    /* ~8 FMAs per packed float. A pre-packed B is charged the same: each thread of an M
+     * split still streams all of it from L3 (measured: dropping that charge made ResNet-50
+     * at 64x64 4% slower) */
+    double pack = (split_m ? (double)K * N : (double)K * M) * 8.0;
     return work + pack;
 }
 
@@ -348,6 +384,20 @@ static void gemm_parallel(const Gemm *g, int M, int N, int T) {
 }
 #endif
 
+/* the product on as many threads as pay (see the header comment) */
+static void gemm_run(const Gemm *g, int M, int N) {
+#ifdef _OPENMP
+    if ((double)M * N * g->K >= SEI_GEMM_MIN_PARALLEL && !omp_in_parallel()) {
+        int T = omp_get_max_threads();
+        if (T > 1) {
+            gemm_parallel(g, M, N, T);
+            return;
+        }
+    }
+#endif
+    gemm_slab(g, 0, M, 0, N);
+}
+
 void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
@@ -356,27 +406,50 @@ void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    Gemm g = {transA, transB, 0, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    Gemm g = {transA, transB, 0, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0};
     if (padded(N, M) * K + SEI_TC_COST * M * N * k_blocks(K) < padded(M, N) * K) {
         /* N is much smaller than the tile width: compute C^T[N,M] = op(B)^T op(A)^T, whose
          * wide side is M. Each element is the same FMA chain either way (products commute),
          * so the bits do not change. */
-        Gemm s = {!transB, !transA, 1, K, alpha, beta, B, A, C, ldb, lda, ldc};
+        Gemm s = {!transB, !transA, 1, K, alpha, beta, B, A, C, ldb, lda, ldc, NULL, 0};
         int t = M;
         g = s;
         M = N;
         N = t;
     }
-#ifdef _OPENMP
-    if ((double)M * N * K >= SEI_GEMM_MIN_PARALLEL && !omp_in_parallel()) {
-        int T = omp_get_max_threads();
-        if (T > 1) {
-            gemm_parallel(&g, M, N, T);
-            return;
-        }
+    gemm_run(&g, M, N);
+}
+
+/* ---------------------------------------------------------------- pre-packed B */
+
+size_t sei_gemm_pb_size(int K, int N) {
+    return (size_t)K * ((N + NR - 1) / NR * NR);
+}
+
+GemmPbRow sei_gemm_pb_row(int K, int N, int k) {
+    const int nk = k_blocks(K);
+    int p = (int)((long)k * nk / K); /* k_start is floor(K*p/nk): find k's block */
+    while (p > 0 && k_start(K, nk, p) > k) p--;
+    while (p + 1 < nk && k_start(K, nk, p + 1) <= k) p++;
+    const int pc = k_start(K, nk, p), kc = k_start(K, nk, p + 1) - pc;
+    const long npad = (N + NR - 1) / NR * NR;
+    return (GemmPbRow){NR, (long)pc * npad + (long)(k - pc) * NR, (long)kc * NR};
+}
+
+void sei_gemm_pb(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *Bp, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
     }
-#endif
-    gemm_slab(&g, 0, M, 0, N);
+    Gemm g = {transA, 0, 0, K, alpha, beta, A, NULL, C, lda, 0, ldc, Bp,
+              (N + NR - 1) / NR * NR};
+    if ((uintptr_t)Bp % 64) { /* the kernels load panels aligned: never fault, only slow */
+        pb_ref(&g, 0, M, 0, N);
+        return;
+    }
+    gemm_run(&g, M, N);
 }
 
 const char *sei_gemm_isa(void) { return SEI_GEMM_ISA; }

@@ -12,6 +12,7 @@
  * sei_gemm_ref is the naive triple loop it is tested against (gemm_ref.c). */
 #ifndef SEI_GEMM_H
 #define SEI_GEMM_H
+#include <stddef.h>
 
 void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb,
@@ -20,6 +21,19 @@ void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
 void sei_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
                   const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
+
+/* Pre-packed B: C[M,N] = alpha * op(A) * B + beta * C where B [K,N] was written by the
+ * caller straight into the packed layout the micro-kernel reads (a conv's im2col does this,
+ * so B is neither stored as a matrix nor packed by each thread). Element B(k, j) lives at
+ *   Bp[r.row + (j / r.nr) * r.panel + j % r.nr],   r = sei_gemm_pb_row(K, N, k),
+ * and the columns from N up to a multiple of r.nr must be zero. The layout depends on K
+ * and N only; sei_gemm_pb_size(K, N) floats, 64-byte aligned (else a slow plain loop runs).
+ * Results are bit-identical to sei_gemm(transA, 0, ...) on the same matrices. */
+typedef struct { int nr; long row, panel; } GemmPbRow;
+size_t sei_gemm_pb_size(int K, int N);
+GemmPbRow sei_gemm_pb_row(int K, int N, int k);
+void sei_gemm_pb(int transA, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *Bp, float beta, float *C, int ldc);
 
 /* name of the micro-kernel compiled in: "avx512", "avx2", "neon" or "scalar" */
 const char *sei_gemm_isa(void);

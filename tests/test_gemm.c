@@ -9,6 +9,7 @@
  * Tolerance: |C - ref| <= 2e-7 * (sqrt(K) + 4) * (|alpha| * sum_k |a_ik b_kj| + |beta c_ij|),
  * i.e. relative to the magnitudes summed, which does not vanish under cancellation. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/rng.h"
@@ -256,6 +257,55 @@ static void test_transpose_identity(void) {
         }
 }
 
+/* sei_gemm_pb on B written into the documented pre-packed layout gives sei_gemm's bits
+ * (several K blocks, N not a multiple of the panel width, beta 0 and not, 1 and T threads) */
+static void test_prepacked_b(void) {
+    const int shapes[][3] = {{8, 48, 16}, {37, 101, 1100}, {130, 7, 300}, {1, 200, 3},
+                             {64, 1000, 577}};
+    for (int s = 0; s < 5; s++)
+        for (int t = 0; t < 4; t++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = t & 1;
+            const float beta = t >> 1 ? -0.5f : 0.0f;
+            Case c;
+            case_init(&c, ta, 0, M, N, K, 0, 0.75f, beta, 0);
+            const size_t n = sei_gemm_pb_size(K, N);
+            float *bp = malloc(n * sizeof(float) + 64), *cp = malloc(sizeof(float) * M * c.ldc);
+            float *al = (float *)(((uintptr_t)bp + 63) & ~(uintptr_t)63);
+            for (size_t i = 0; i < n; i++) al[i] = 1e30f; /* unwritten slots would show */
+            for (int k = 0; k < K; k++) {
+                const GemmPbRow r = sei_gemm_pb_row(K, N, k);
+                const int npad = (N + r.nr - 1) / r.nr * r.nr;
+                for (int j = 0; j < npad; j++)
+                    al[r.row + (j / r.nr) * r.panel + j % r.nr] = j < N ? c.B[(size_t)k * c.ldb + j] : 0.0f;
+            }
+            int holes = 0;
+            for (size_t i = 0; i < n; i++) holes += al[i] == 1e30f;
+            EXPECT(!holes, "M=%d N=%d K=%d: %d slots of the packed layout not addressed", M, N, K, holes);
+            memcpy(c.C, c.C0, sizeof(float) * M * c.ldc);
+            memcpy(cp, c.C0, sizeof(float) * M * c.ldc);
+            run_fast(&c, c.C);
+            sei_gemm_pb(ta, M, N, K, c.alpha, c.A, c.lda, al, c.beta, cp, c.ldc);
+            int bad = 0;
+            for (int i = 0; i < M; i++)
+                bad += memcmp(c.C + (size_t)i * c.ldc, cp + (size_t)i * c.ldc, sizeof(float) * N) != 0;
+            EXPECT(!bad, "M=%d N=%d K=%d ta=%d beta=%g: %d rows differ from sei_gemm", M, N, K,
+                   ta, beta, bad);
+#ifdef _OPENMP
+            int nt = omp_get_max_threads();
+            omp_set_num_threads(1);
+            memcpy(cp, c.C0, sizeof(float) * M * c.ldc);
+            sei_gemm_pb(ta, M, N, K, c.alpha, c.A, c.lda, al, c.beta, cp, c.ldc);
+            omp_set_num_threads(nt);
+            bad = 0;
+            for (int i = 0; i < M; i++)
+                bad += memcmp(c.C + (size_t)i * c.ldc, cp + (size_t)i * c.ldc, sizeof(float) * N) != 0;
+            EXPECT(!bad, "M=%d N=%d K=%d: 1 thread differs (%d rows)", M, N, K, bad);
+#endif
+            free(bp); free(cp);
+            case_free(&c);
+        }
+}
+
 static void test_isa_name(void) {
     const char *s = sei_gemm_isa();
     EXPECT(s && (!strcmp(s, "avx512") || !strcmp(s, "avx2") || !strcmp(s, "neon") ||
@@ -276,5 +326,6 @@ int main(void) {
     RUN(test_big_sampled);
     RUN(test_deterministic);
     RUN(test_transpose_identity);
+    RUN(test_prepacked_b);
     return test_summary();
 }
