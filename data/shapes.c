@@ -12,8 +12,11 @@
  * clamp(0.5 - distance_in_pixels), which anti-aliases edges at any size. Image i of a split
  * comes from its own RNG stream keyed by hash(seed, split, i), so it does not depend on n;
  * its label is i % 10. Calibration at 32x32: a nearest-class-mean classifier on raw pixels
- * gets ~23% (it sees colour only); a 5-conv CNN (16-32-32-64-64, BN, AdamW, 10 epochs of
- * 20000 images) ~98.5%, its few errors between shapes and between textures. */
+ * gets ~28% (it sees colour only); vgg16_bn --width-mult 0.125 (AdamW 4e-3, 1 warm-up
+ * epoch, flips, 12 epochs of the default 10000 images, ~90 s on 2 cores) 96% on the test
+ * split, its errors between shapes and between the two textures. Object sizes, texture
+ * periods (>= 5 px) and noise were set so that shape and texture are still resolvable at
+ * 32x32: with smaller objects and 4 px stripes the same network stayed near 80%. */
 #include <math.h>
 #include <stdlib.h>
 #include "data/dataset.h"
@@ -114,16 +117,16 @@ static void render(Rng *r, int label, int size, float *out) {
     float bg[3], grad[3], g = uni(r, 0.3f, 0.7f);
     float ga = uni(r, 0, 6.2831853f), gx = cosf(ga), gy = sinf(ga);
     for (int ch = 0; ch < 3; ch++) bg[ch] = g + uni(r, -0.1f, 0.1f), grad[ch] = uni(r, -0.15f, 0.15f);
-    float noise = uni(r, 0.05f, 0.17f);
+    float noise = uni(r, 0.03f, 0.10f);
 
     Obj ob[5] = {0};
     int nob = 0;
     Obj *o = &ob[nob++];
     o->shape = SH_DISC, o->texture = TX_FLAT;
-    o->r = uni(r, 0.15f, 0.25f);
+    o->r = uni(r, 0.19f, 0.27f);
     float a = uni(r, 0, 6.2831853f);
     o->ca = cosf(a), o->sa = sinf(a);
-    o->period = fmaxf(4.0f, s * uni(r, 0.11f, 0.16f));
+    o->period = fmaxf(5.0f, s * uni(r, 0.15f, 0.20f));
     if (label <= 2) {
         const float hue[3] = {0.0f, 1.0f / 3, 2.0f / 3};
         hsv(o->col, hue[label] + uni(r, -0.05f, 0.05f), uni(r, 0.5f, 1.0f), uni(r, 0.5f, 1.0f));
@@ -147,12 +150,12 @@ static void render(Rng *r, int label, int size, float *out) {
         o->cx -= sep * cosf(t), o->cy -= sep * sinf(t);
         p->cx += sep * cosf(t), p->cy += sep * sinf(t);
     }
-    if (rng_uniform(r) < 0.5f) { /* distractors: 1-3 dots well below any object's size */
+    if (rng_uniform(r) < 0.3f) { /* distractors: 1-3 dots well below any object's size */
         int nd = 1 + (int)rng_below(r, 3);
         for (int k = 0; k < nd; k++) {
             Obj *p = &ob[nob++];
             p->shape = SH_DISC, p->texture = TX_FLAT, p->ca = 1, p->sa = 0;
-            p->r = uni(r, 0.02f, 0.06f);
+            p->r = uni(r, 0.02f, 0.045f);
             p->cx = uni(r, 0.05f, 0.95f), p->cy = uni(r, 0.05f, 0.95f);
             palette(r, p->col, bg, 0.3f);
             for (int ch = 0; ch < 3; ch++) p->col2[ch] = p->col[ch];
