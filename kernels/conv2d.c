@@ -394,11 +394,11 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
                 const float beta = accumulate ? 1.0f : 0.0f;
                 if (direct) {
                     sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, x, P, beta, y, P);
-                } else if (use_table(p, 1)) {
+                } else if (use_table(p, 1) && sei_gemm_pb_pays(OCg, P, K)) {
                     im2col_table(ws, x, in_img, 1, Cg, p, ws + colsz, 1);
                     sei_gemm_pb(0, OCg, P, K, 1.0f, wg, K, ws, beta, y, P);
                 } else {
-                    im2col_rows(ws, x, in_img, 1, Cg, p);
+                    im2col(ws, x, in_img, 1, Cg, p, ws + colsz);
                     sei_gemm(0, 0, OCg, P, K, 1.0f, wg, K, ws, P, beta, y, P);
                 }
                 if (bg || ep) finish_rows(y, bg, ep, g * OCg, OCg, P);
@@ -408,8 +408,13 @@ static void forward_gemm(float *out, const float *in, const float *w, const floa
              * layout, GEMM into staging [OCg, nb*P], then scatter to NCHW */
             const int ld = nb * P;
             float *col = ws, *stage = ws + colsz;
-            im2col_table(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P, 1);
-            sei_gemm_pb(0, OCg, ld, K, 1.0f, wg, K, col, 0.0f, stage, ld);
+            if (sei_gemm_pb_pays(OCg, ld, K)) {
+                im2col_table(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P, 1);
+                sei_gemm_pb(0, OCg, ld, K, 1.0f, wg, K, col, 0.0f, stage, ld);
+            } else { /* narrow: sei_gemm computes it as C^T */
+                im2col_table(col, x, in_img, nb, Cg, p, stage + (size_t)OCg * chunk * P, 0);
+                sei_gemm(0, 0, OCg, ld, K, 1.0f, wg, K, col, ld, 0.0f, stage, ld);
+            }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)OCg * ld > CONV_OMP_MIN)
 #endif

@@ -384,6 +384,13 @@ static void gemm_parallel(const Gemm *g, int M, int N, int T) {
 }
 #endif
 
+/* N is so much narrower than the tile width that C^T = op(B)^T op(A)^T costs less */
+static int transposed_pays(int M, int N, int K) {
+    return padded(N, M) * K + SEI_TC_COST * M * N * k_blocks(K) < padded(M, N) * K;
+}
+
+int sei_gemm_pb_pays(int M, int N, int K) { return !transposed_pays(M, N, K); }
+
 /* the product on as many threads as pay (see the header comment) */
 static void gemm_run(const Gemm *g, int M, int N) {
 #ifdef _OPENMP
@@ -407,7 +414,7 @@ void sei_gemm(int transA, int transB, int M, int N, int K, float alpha,
         return;
     }
     Gemm g = {transA, transB, 0, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL, 0};
-    if (padded(N, M) * K + SEI_TC_COST * M * N * k_blocks(K) < padded(M, N) * K) {
+    if (transposed_pays(M, N, K)) {
         /* N is much smaller than the tile width: compute C^T[N,M] = op(B)^T op(A)^T, whose
          * wide side is M. Each element is the same FMA chain either way (products commute),
          * so the bits do not change. */

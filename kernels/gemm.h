@@ -34,6 +34,9 @@ size_t sei_gemm_pb_size(int K, int N);
 GemmPbRow sei_gemm_pb_row(int K, int N, int k);
 void sei_gemm_pb(int transA, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *Bp, float beta, float *C, int ldc);
+/* 0 when sei_gemm would compute this product as C^T (N much narrower than a panel), which a
+ * pre-packed B rules out: the caller should then pass B as a matrix to sei_gemm instead */
+int sei_gemm_pb_pays(int M, int N, int K);
 
 /* name of the micro-kernel compiled in: "avx512", "avx2", "neon" or "scalar" */
 const char *sei_gemm_isa(void);
