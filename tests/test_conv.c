@@ -171,6 +171,8 @@ static const Case conv_cases[] = {
     {0, 3, 2, 8, 8, 3, 3, 3, 1, 1, 0, 1, 0},      /* OW = 8 */
     {0, 3, 2, 16, 16, 3, 3, 3, 1, 1, 0, 1, 1},    /* OW = 16 */
     {0, 3, 2, 16, 16, 3, 1, 1, 1, 0, 0, 1, 1},    /* OW = 16, 1x1 chunked: input used as is */
+    {0, 2, 16, 2, 2, 64, 3, 3, 1, 1, 0, 1, 1},    /* narrow (8 columns, 64 rows): GEMM as C^T */
+    {0, 1, 16, 3, 3, 64, 3, 3, 1, 1, 0, 1, 0},    /* the same with one image */
     /* P >= 2048: one image per GEMM, im2col by rows (everything above gathers by table) */
     {0, 2, 2, 48, 47, 3, 3, 3, 1, 1, 0, 1, 1},    /* P = 2256, 3x3 pad 1 */
     {0, 1, 3, 96, 93, 2, 7, 7, 2, 3, 0, 1, 0},    /* 7x7 stride 2 pad 3, P = 2256 */
