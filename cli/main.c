@@ -10,6 +10,7 @@ int cmd_layers(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_importance(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -21,6 +22,7 @@ static const struct {
     {"layers", cmd_layers, "list cut points: shapes, bytes at the cut, multiply-adds, parameters"},
     {"train", cmd_train, "train a network on a data set (checkpoints, log, resume)"},
     {"eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a data split"},
+    {"importance", cmd_importance, "I-SPLIT importance of every cut point, split candidates"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
 

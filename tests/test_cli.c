@@ -122,6 +122,69 @@ static void test_layers(void) {
            "vgg16 at 16x16 cannot run: %s", last_err);
 }
 
+static int count_lines(const char *path, char *first, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0, c, at = 0;
+    while ((c = fgetc(f)) != EOF) {
+        if (n == 0 && (size_t)at + 1 < cap) first[at++] = (char)c;
+        n += c == '\n';
+    }
+    first[at] = 0;
+    fclose(f);
+    return n;
+}
+
+/* `sei importance --input` on the fixture batch against the PyTorch Grad-CAM reference */
+static void test_importance(void) {
+    char args[4096], out[512], csv[512], svg[512], first[256];
+    snprintf(out, sizeof out, "%s/i.safetensors", tmpdir);
+    snprintf(csv, sizeof csv, "%s/i.csv", tmpdir);
+    snprintf(svg, sizeof svg, "%s/i.svg", tmpdir);
+    snprintf(args, sizeof args, "importance " VGGBN " --input " FIX "vgg16_bn.ref.safetensors --per-class "
+             "--batch 2 --out %s --csv %s --svg %s", out, csv, svg);
+    EXPECT(sei(args) == 0, "importance failed: %s", last_err);
+    StFile ref;
+    if (st_open(&ref, FIX "vgg16_bn.importance.safetensors") != SEI_OK) {
+        EXPECT(0, "%s", sei_last_error());
+        return;
+    }
+    char cuts[2048];
+    snprintf(cuts, sizeof cuts, "%s", st_meta(&ref, "cuts") ? st_meta(&ref, "cuts") : "");
+    st_close(&ref);
+    int n = 0;
+    for (char *p = strtok(cuts, ","); p; p = strtok(NULL, ","), n++) {
+        char a[128], b[128];
+        snprintf(a, sizeof a, "importance.%s", p);
+        double e = compare(out, a, FIX "vgg16_bn.importance.safetensors", a);
+        EXPECT(e <= 1e-3, "%s: relative error %.3g", a, e);
+        snprintf(b, sizeof b, "importance_by_class.%s", p);
+        e = compare(out, b, FIX "vgg16_bn.importance.safetensors", b);
+        EXPECT(e <= 1e-3, "%s: relative error %.3g", b, e);
+    }
+    EXPECT(n == 21, "%d cut points in the reference", n);
+    EXPECT(count_lines(csv, first, sizeof first) == n + 1 && !strncmp(first, "index,layer,cut", 15),
+           "csv: %d lines, header '%s'", count_lines(csv, first, sizeof first), first);
+    EXPECT(count_lines(svg, first, sizeof first) > n && !strncmp(first, "<svg", 4), "svg starts '%s'", first);
+    /* target pred */
+    snprintf(args, sizeof args, "importance " VGGBN " --input " FIX "vgg16_bn.ref.safetensors --target pred --out %s", out);
+    EXPECT(sei(args) == 0, "importance --target pred: %s", last_err);
+    double e = compare(out, "importance.features.2", FIX "vgg16_bn.importance.safetensors", "importance_pred.features.2");
+    EXPECT(e <= 1e-3, "pred target: relative error %.3g", e);
+    struct { const char *args, *needle; } bad[] = {
+        {"importance " VGGBN " --input " FIX "vgg16_bn.ref.safetensors --target best --out /tmp/x", "--target"},
+        {"importance " VGGBN " --input " FIX "vgg16_bn.ref.safetensors --data shapes --out /tmp/x", "--input"},
+        {"importance " VGGBN " --input " FIX "vgg16_bn.ref.safetensors", "--out"},
+        {"importance " VGGBN " --input " FIX "resnet50.ref.safetensors --out /tmp/x", "channels"},
+        {"importance " VGGBN " --input " FIX "vgg16_bn.weights.safetensors --out /tmp/x", "input"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = sei(bad[i].args);
+        EXPECT(rc != 0 && rc < 128 && one_line(last_err) && strstr(last_err, bad[i].needle),
+               "`sei %s`: rc %d, stderr: %s", bad[i].args, rc, last_err);
+    }
+}
+
 /* every bad input: non-zero exit and exactly one line on stderr naming the problem */
 static void test_bad_input(void) {
     char args[1024], bad[512];
@@ -180,6 +243,7 @@ int main(void) {
     RUN(test_forward_args);
     RUN(test_backward);
     RUN(test_layers);
+    RUN(test_importance);
     RUN(test_bad_input);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
