@@ -1,6 +1,9 @@
 /* cmd_run.c - `sei forward` and `sei backward`: run a network on tensors from a file.
  *
- * forward:  input [N,C,H,W] -> logits [N,K], eval mode (BN running stats, no dropout).
+ * forward:  input [N,C,H,W] -> logits [N,K], eval mode (BN running stats, no dropout); with
+ *           a part of a split network (sei split) the part's layers only: a device part
+ *           writes 'output' (the activation at the cut), a server part reads 'input' or
+ *           'output' and writes 'logits'.
  * backward: also labels [N]; writes loss (mean cross-entropy), grad.input and
  *           grad.<param> for every parameter, with BN in training mode (batch statistics)
  *           and dropout disabled. */
@@ -22,7 +25,10 @@ static int run(int argc, char **argv, int backward) {
                  backward ? "Compute the mean cross-entropy loss and the gradient of every parameter and\n"
                             "of the input (BatchNorm in training mode, dropout disabled). Writes 'loss',\n"
                             "'grad.input' and 'grad.<parameter name>'."
-                          : "Run the network in eval mode on tensor 'input' and write 'logits' [N,K].",
+                          : "Run the network in eval mode on tensor 'input' and write 'logits' [N,K].\n"
+                            "With a part of a split network (sei split): a device part writes 'output',\n"
+                            "the activation at the cut; a server part reads 'input' (or 'output') and\n"
+                            "writes 'logits'.",
                  "--weights W --input X --out Y [--net NAME --classes K ...]", run_flags,
                  (int)(sizeof run_flags / sizeof run_flags[0])};
     int rc = args_parse(&c, argc, argv);
@@ -38,17 +44,22 @@ static int run(int argc, char **argv, int backward) {
     memset(&xf, 0, sizeof xf);
     if (st_open(&wf, wpath) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
     Net net;
-    rc = cli_open_net(&c, &net, &wf);
+    NetPart part;
+    rc = backward ? cli_open_net(&c, &net, &wf) : cli_open_part(&c, &net, &wf, &part);
     st_close(&wf);
     if (rc) return rc;
+    if (backward) part = part_whole(&net);
     Tensor x;
     memset(&x, 0, sizeof x);
     int32_t *labels = NULL;
     Tape t;
     tape_init(&t, backward, backward, 0, 0);
     if (st_open(&xf, xpath) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto done; }
-    if ((rc = cli_read_tensor(&c, &xf, "input", 4, &x))) goto done;
-    if (x.shape[1] != net.in_ch) {
+    /* a server part reads what its device part wrote ('output') if there is no 'input' */
+    const char *xname = part.from > 0 && !st_find(&xf, "input") && st_find(&xf, "output") ? "output" : "input";
+    const StEntry *xe = st_find(&xf, xname);
+    if ((rc = cli_read_tensor(&c, &xf, xname, part.from > 0 && xe ? xe->ndim : 4, &x))) goto done;
+    if (part.from == 0 && x.shape[1] != net.in_ch) {
         rc = cli_error(c.cmd, "%s: input has %d channels but %s was built for %d (--in-ch)",
                        xpath, x.shape[1], net.name, net.in_ch);
         goto done;
@@ -84,15 +95,15 @@ static int run(int argc, char **argv, int backward) {
         goto done;
     }
     Value *in = tape_wrap(&t, &x, backward);
-    Value *logits = in ? net_forward(&net, &t, in, 0, net.nlayers, NULL) : NULL;
+    Value *logits = in ? net_forward(&net, &t, in, part.from, part.to, NULL) : NULL;
     if (!logits) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto done; }
     StWriter w;
     st_writer_init(&w);
     sei_status s;
     char net_meta[64];
     snprintf(net_meta, sizeof net_meta, "%s", net.name);
-    if (!backward) {
-        snprintf(logits->t.name, sizeof logits->t.name, "logits");
+    if (!backward) { /* a device part's output is what crosses the cut */
+        snprintf(logits->t.name, sizeof logits->t.name, "%s", part.head == 1 ? "output" : "logits");
         s = st_add_tensor(&w, &logits->t);
     } else {
         Value *loss = ag_softmax_ce(&t, logits, labels);

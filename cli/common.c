@@ -21,7 +21,7 @@ static const char *flag_or_meta(Command *c, const char *flag, const StFile *w, c
     return m ? m : (f ? f->val : NULL);
 }
 
-int cli_open_net(Command *c, Net *net, const StFile *weights) {
+int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part) {
     const char *name = flag_or_meta(c, "net", weights, "net");
     if (!name) return cli_error(c->cmd, "--net is required (the weights carry no network metadata); one of %s", net_names());
     /* route metadata values through the same validation as flags */
@@ -37,11 +37,23 @@ int cli_open_net(Command *c, Net *net, const StFile *weights) {
         return 2;
     if (net_create(net, name, classes, in_ch, wm) != SEI_OK)
         return cli_error(c->cmd, "%s", sei_last_error());
-    if (weights && net_load_weights_from(net, weights) != SEI_OK) {
+    *part = part_whole(net);
+    if (weights && (part_of_file(net, weights, part) != SEI_OK || part_load(net, weights, part) != SEI_OK)) {
         net_free(net);
         return cli_error(c->cmd, "%s", sei_last_error());
     }
     return 0;
+}
+
+int cli_open_net(Command *c, Net *net, const StFile *weights) {
+    NetPart part;
+    int rc = cli_open_part(c, net, weights, &part);
+    if (!rc && part.head >= 0) {
+        rc = cli_error(c->cmd, "%s is the %s part of %s cut at %s; this command needs the whole network",
+                       weights->path, part.head ? "device (head)" : "server (tail)", net->name, part.cut);
+        net_free(net);
+    }
+    return rc;
 }
 
 int cli_read_tensor(Command *c, const StFile *f, const char *name, int ndim, Tensor *t) {

@@ -6,6 +6,7 @@
 #include "engine/safetensors.h"
 #include "data/data.h"
 #include "nets/net.h"
+#include "split/part.h"
 
 /* the flags every network command takes; spread into a command's Flag table */
 #define NET_FLAGS                                                                        \
@@ -41,6 +42,9 @@ int cli_setup(Command *c);
  * of `weights` (may be NULL) where a flag is not given, and load the weights if given.
  * Returns 0 or an exit status (error printed). */
 int cli_open_net(Command *c, Net *net, const StFile *weights);
+/* the same for commands that also run a part of a split network (sei split's files): *part
+ * is the layer range the weights hold (the whole network for ordinary weights) */
+int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part);
 /* Read a float tensor `name` of rank `ndim` from f into a fresh allocation (caller frees
  * t->data with sei_free). Returns 0 or an exit status (error printed). */
 int cli_read_tensor(Command *c, const StFile *f, const char *name, int ndim, Tensor *t);

@@ -11,6 +11,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_importance(int argc, char **argv);
+int cmd_split(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -23,6 +24,7 @@ static const struct {
     {"train", cmd_train, "train a network on a data set (checkpoints, log, resume)"},
     {"eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a data split"},
     {"importance", cmd_importance, "I-SPLIT importance of every cut point, split candidates"},
+    {"split", cmd_split, "cut a network into a device part and a server part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
 

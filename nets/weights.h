@@ -14,6 +14,9 @@
 
 sei_status net_load_weights(Net *net, const char *path);
 sei_status net_load_weights_from(Net *net, const StFile *f);
+/* the same for the parameters with mask[i] != 0 only (a part of the network, split/part.h):
+ * each of them must be present, and a tensor of an unmasked parameter is an error */
+sei_status net_load_weights_masked(Net *net, const StFile *f, const unsigned char *mask);
 /* writes every parameter (F32) and num_batches_tracked (I64), plus metadata describing the
  * network (net, classes, in_ch, width_mult, format version) and any extra key/value pairs. */
 sei_status net_save_weights(const Net *net, const char *path, int nextra,
@@ -21,6 +24,10 @@ sei_status net_save_weights(const Net *net, const char *path, int nextra,
 /* adds the network's tensors to a writer (caller adds more and writes). int64 storage for
  * num_batches_tracked is taken from `scratch` (at least nparams int64s). */
 sei_status net_add_to_writer(const Net *net, StWriter *w, int64_t *scratch);
+sei_status net_add_to_writer_masked(const Net *net, StWriter *w, int64_t *scratch,
+                                   const unsigned char *mask);
+/* the metadata describing the network: format, net, classes, in_ch, width_mult */
+sei_status net_add_meta(const Net *net, StWriter *w);
 /* net_add_to_writer plus the metadata net_save_weights writes (format, net, classes, in_ch,
  * width_mult) */
 sei_status net_add_with_meta(const Net *net, StWriter *w, int64_t *scratch);

@@ -185,6 +185,54 @@ static void test_importance(void) {
     }
 }
 
+/* sei split: head then tail gives the whole network's logits (the same bits) */
+static void test_split(void) {
+    const struct { const char *net, *at; } cases[] = {
+        {VGGBN, "features.13"}, {VGGBN, "classifier.1"}, {"--weights " FIX "resnet50.weights.safetensors", "layer2.1"},
+        {"--weights " FIX "resnet50.weights.safetensors", "maxpool"}};
+    for (int i = 0; i < 4; i++) {
+        const char *tag = i < 2 ? "vgg16_bn" : "resnet50";
+        char args[4096], h[512], tl[512], ho[512], to[512], whole[512];
+        snprintf(h, sizeof h, "%s/h.safetensors", tmpdir);
+        snprintf(tl, sizeof tl, "%s/t.safetensors", tmpdir);
+        snprintf(ho, sizeof ho, "%s/ho.safetensors", tmpdir);
+        snprintf(to, sizeof to, "%s/to.safetensors", tmpdir);
+        snprintf(whole, sizeof whole, "%s/whole.safetensors", tmpdir);
+        snprintf(args, sizeof args, "split %s --at %s --out-head %s --out-tail %s", cases[i].net, cases[i].at, h, tl);
+        EXPECT(sei(args) == 0, "split at %s: %s", cases[i].at, last_err);
+        snprintf(args, sizeof args, "forward --weights %s --input " FIX "%s.ref.safetensors --out %s", h, tag, ho);
+        EXPECT(sei(args) == 0, "head forward: %s", last_err);
+        snprintf(args, sizeof args, "forward --weights %s --input %s --out %s", tl, ho, to);
+        EXPECT(sei(args) == 0, "tail forward: %s", last_err);
+        snprintf(args, sizeof args, "forward %s --input " FIX "%s.ref.safetensors --out %s", cases[i].net, tag, whole);
+        EXPECT(sei(args) == 0, "whole forward: %s", last_err);
+        double e = compare(to, "logits", whole, "logits");
+        EXPECT(e == 0, "%s at %s: head+tail logits differ from the whole network's by %.3g", tag, cases[i].at, e);
+        char ref[256];
+        snprintf(ref, sizeof ref, FIX "%s.ref.safetensors", tag);
+        e = compare(to, "logits", ref, "logits");
+        EXPECT(e <= 1e-5, "%s at %s: logits vs PyTorch %.3g", tag, cases[i].at, e);
+        if (i == 0) { /* a part is not a whole network, nor the other part */
+            snprintf(args, sizeof args, "backward --weights %s --input " FIX "vgg16_bn.ref.safetensors --out %s", h, to);
+            EXPECT(sei(args) != 0 && one_line(last_err) && strstr(last_err, "whole network"), "backward on a part: %s", last_err);
+            snprintf(args, sizeof args, "forward --weights %s --input " FIX "vgg16_bn.ref.safetensors --out %s", tl, to);
+            EXPECT(sei(args) != 0 && one_line(last_err), "tail on the raw input: %s", last_err);
+        }
+    }
+    struct { const char *args, *needle; } bad[] = {
+        {"split " VGGBN " --at features.99 --out-head /tmp/a --out-tail /tmp/b", "features.13"},
+        {"split " VGGBN " --at features.0 --out-head /tmp/a --out-tail /tmp/b", "no cut point 'features.0'"},
+        {"split " VGGBN " --at features.13 --out-head /tmp/a", "--out-tail"},
+        {"split " VGGBN " --at features.13 --out-head /tmp/a --out-tail /tmp/a", "same file"},
+        {"split " VGGBN " --out-head /tmp/a --out-tail /tmp/b", "--at"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = sei(bad[i].args);
+        EXPECT(rc != 0 && rc < 128 && one_line(last_err) && strstr(last_err, bad[i].needle),
+               "`sei %s`: rc %d, stderr: %s", bad[i].args, rc, last_err);
+    }
+}
+
 /* every bad input: non-zero exit and exactly one line on stderr naming the problem */
 static void test_bad_input(void) {
     char args[1024], bad[512];
@@ -244,6 +292,7 @@ int main(void) {
     RUN(test_backward);
     RUN(test_layers);
     RUN(test_importance);
+    RUN(test_split);
     RUN(test_bad_input);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
