@@ -52,6 +52,7 @@ static int backward_inplace(Tape *t, Node *n) {
         relu_backward_inplace(x->grad, out->t.data, n->p.ew.n);
         return 1;
     case OP_FLATTEN:
+    case OP_WIRE: /* straight through */
         return steal(x, out);
     case OP_DROPOUT:
         if (!steal(x, out)) return 0;
@@ -149,6 +150,7 @@ static sei_status backward_node(Tape *t, Node *n) {
         break;
     }
     case OP_FLATTEN:
+    case OP_WIRE: /* straight through */
         if (dx) add_backward(dx, NULL, dout, n->p.ew.n);
         break;
     case OP_DROPOUT:

@@ -11,7 +11,7 @@ const char *op_name(OpKind op) {
     static const char *names[OP_COUNT] = {"conv2d", "conv_transpose2d", "linear", "relu",
                                           "maxpool2d", "avgpool2d", "adaptive_avgpool2d",
                                           "batchnorm2d", "add", "flatten", "dropout",
-                                          "softmax_ce"};
+                                          "softmax_ce", "wire"};
     return op >= 0 && op < OP_COUNT ? names[op] : "?";
 }
 
@@ -365,6 +365,20 @@ Value *ag_dropout(Tape *t, Value *x, float p) {
     dropout_forward(out->t.data, mask, x->t.data, n, p, &t->rng);
     Node *nd = record(t, OP_DROPOUT, out, x, NULL, NULL);
     if (nd) { nd->p.ew.n = n; nd->p.ew.p = p; nd->saved = mask; }
+    return out;
+}
+
+Value *ag_wire(Tape *t, Value *x, WireFormat f) {
+    if (f == WIRE_FP32) return x;
+    const int N = x->t.ndim ? x->t.shape[0] : 1;
+    const size_t n = tensor_numel(&x->t);
+    Value *out = tape_value(t, x->t.ndim, x->t.shape);
+    if (!out) return NULL;
+    PROF_BEGIN(t);
+    wire_forward(out->t.data, x->t.data, N, N ? n / (size_t)N : 0, f);
+    PROF_END(t, OP_WIRE);
+    Node *nd = record(t, OP_WIRE, out, x, NULL, NULL);
+    if (nd) nd->p.ew.n = n;
     return out;
 }
 

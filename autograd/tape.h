@@ -31,7 +31,7 @@ typedef struct Value {
 typedef enum {
     OP_CONV2D, OP_CONV_TRANSPOSE2D, OP_LINEAR, OP_RELU, OP_MAXPOOL2D, OP_AVGPOOL2D,
     OP_ADAPTIVE_AVGPOOL2D, OP_BATCHNORM2D, OP_ADD, OP_FLATTEN, OP_DROPOUT, OP_SOFTMAX_CE,
-    OP_COUNT
+    OP_WIRE, OP_COUNT
 } OpKind;
 
 const char *op_name(OpKind op);
@@ -110,6 +110,9 @@ Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int 
 Value *ag_add_relu_eval(Tape *t, Value *a, Value *b);
 Value *ag_flatten(Tape *t, Value *x);
 Value *ag_dropout(Tape *t, Value *x, float p);
+/* what crosses a split network's cut in format f (kernels/wire.c), per image along dim 0;
+ * straight-through gradient. fp32 is the identity (x itself, no node). */
+Value *ag_wire(Tape *t, Value *x, WireFormat f);
 /* mean cross-entropy of logits [N,K] against labels [N] (copied); a scalar Value */
 Value *ag_softmax_ce(Tape *t, Value *logits, const int32_t *labels);
 

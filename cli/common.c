@@ -5,6 +5,7 @@
 #include "cli/common.h"
 #include "engine/threads.h"
 #include "nets/weights.h"
+#include "split/bottleneck.h"
 
 int cli_setup(Command *c) {
     int threads = 0;
@@ -38,6 +39,14 @@ int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part) {
     if (net_create(net, name, classes, in_ch, wm) != SEI_OK)
         return cli_error(c->cmd, "%s", sei_last_error());
     *part = part_whole(net);
+    /* a network retrained with a bottleneck at its cut: the same layers again */
+    BottleneckCfg bc;
+    BottleneckInfo bi;
+    int size = 0, hb = weights ? bottleneck_from_meta(weights, &bc, &size) : 0;
+    if (hb < 0 || (hb > 0 && bottleneck_insert(net, &bc, size, 0, &bi) != SEI_OK)) {
+        net_free(net);
+        return cli_error(c->cmd, "%s", sei_last_error());
+    }
     if (weights && (part_of_file(net, weights, part) != SEI_OK || part_load(net, weights, part) != SEI_OK)) {
         net_free(net);
         return cli_error(c->cmd, "%s", sei_last_error());

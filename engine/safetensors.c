@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "engine/json.h"
+#include "engine/half.h"
 #include "engine/safetensors.h"
 
 /* the reference implementation refuses headers above 100 MB; so do we */
@@ -347,25 +348,11 @@ static uint64_t le(const unsigned char *p, size_t nb) {
     return v;
 }
 
-/* exact: every half is representable as a float; subnormals are mant * 2^-24 */
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, ex = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
-    float v;
-    if (ex == 0) {
-        v = (float)mant * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    if (ex == 31) bits = sign | 0x7F800000u | (mant << 13); /* inf, or nan keeping its payload */
-    else bits = sign | ((ex + 112) << 23) | (mant << 13);
-    memcpy(&v, &bits, 4);
-    return v;
-}
-
 static double elem_f64(StDtype d, const unsigned char *p) {
     uint64_t u = le(p, g_dtype_sizes[d]);
     switch (d) {
     case ST_F32: { uint32_t b = (uint32_t)u; float v; memcpy(&v, &b, 4); return v; }
-    case ST_F16: return half_to_float((uint16_t)u);
+    case ST_F16: return sei_half_to_float((uint16_t)u);
     case ST_BF16: { uint32_t b = (uint32_t)u << 16; float v; memcpy(&v, &b, 4); return v; }
     case ST_F64: { double v; memcpy(&v, &u, 8); return v; }
     default: return 0; /* integers go through elem_i64 */

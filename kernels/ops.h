@@ -157,4 +157,18 @@ float softmax_ce_forward(float *probs, const float *logits, const int32_t *label
 void softmax_ce_backward(float *dlogits, float dloss, const float *probs,
                          const int32_t *labels, int N, int K);
 
+
+/* ---------------------------------------------------------------- wire (split networks)
+ * What crosses the cut of a split network, as the receiver reconstructs it (wire.c): x is n
+ * images of m values; out may be x. fp32 copies, fp16 rounds to binary16 and back, int8
+ * quantises each image with its own scale max|x|/127. Backward: straight through (dx += dout,
+ * which is add_backward; the autograd does it).
+ * wire_bytes: bytes one image takes on the wire (int8 includes its 4-byte scale). */
+typedef enum { WIRE_FP32, WIRE_FP16, WIRE_INT8 } WireFormat;
+void wire_forward(float *out, const float *x, int n, size_t m, WireFormat f);
+size_t wire_bytes(size_t m, WireFormat f);
+float wire_int8_scale(const float *x, size_t m);
+const char *wire_name(WireFormat f);
+int wire_parse(const char *s); /* "fp32" | "fp16" | "int8" -> WireFormat, -1 if neither */
+
 #endif

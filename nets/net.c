@@ -58,6 +58,18 @@ void layer_conv(Net *net, Layer *l, const char *path, int in_c, int out_c, int k
     l->rm = l->rv = l->nbt = -1;
 }
 
+void layer_convt(Net *net, Layer *l, const char *path, int in_c, int out_c, int k, int stride,
+                 int pad, int opad) {
+    l->kind = L_CONVT;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->in_c = in_c; l->out_c = out_c; l->k = k; l->stride = stride; l->pad = pad;
+    l->opad = opad;
+    l->groups = 1;
+    l->w = add_named(net, path, "weight", 4, (int[]){in_c, out_c, k, k}, 0);
+    l->b = -1;
+    l->rm = l->rv = l->nbt = -1;
+}
+
 void layer_bn(Net *net, Layer *l, const char *path, int c) {
     l->kind = L_BN;
     snprintf(l->path, sizeof l->path, "%s", path);
@@ -87,6 +99,13 @@ void layer_linear(Net *net, Layer *l, const char *path, int in_f, int out_f) {
 static void init_layer(Net *net, const Layer *l, Rng *rng) {
     Param *P = net->params;
     switch (l->kind) {
+    case L_CONVT: { /* kaiming-normal over the output fan like the convs: out_c * k * k */
+        Tensor *w = &P[l->w].v.t;
+        float std = sqrtf(2.0f / (float)(l->out_c * l->k * l->k));
+        size_t n = tensor_numel(w);
+        for (size_t i = 0; i < n; i++) w->data[i] = std * rng_normal(rng);
+        break;
+    }
     case L_CONV: {
         Tensor *w = &P[l->w].v.t;
         float std = sqrtf(2.0f / (float)(w->shape[0] * w->shape[2] * w->shape[3]));
@@ -139,6 +158,43 @@ sei_status net_finish(Net *net) {
     return SEI_OK;
 }
 
+sei_status net_refinish(Net *net) {
+    float *old = net->data;
+    Tensor *saved = malloc(((size_t)net->nparams + 1) * sizeof *saved);
+    if (!saved) return sei_fail(SEI_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < net->nparams; i++) saved[i] = net->params[i].v.t;
+    net->data = NULL;
+    sei_status s = net_finish(net);
+    if (s) {
+        net->data = old;
+        for (int i = 0; i < net->nparams; i++) net->params[i].v.t = saved[i];
+        free(saved);
+        return sei_fail(s, "out of memory");
+    }
+    for (int i = 0; i < net->nparams; i++)
+        if (saved[i].data) memcpy(net->params[i].v.t.data, saved[i].data, tensor_numel(&saved[i]) * sizeof(float));
+    free(saved);
+    sei_free(old);
+    sei_free(net->grads);
+    net->grads = NULL;
+    for (int i = 0; i < net->nparams; i++) net->params[i].v.grad = NULL;
+    return SEI_OK;
+}
+
+void net_init_layer(Net *net, const Layer *l, Rng *rng) { init_layer(net, l, rng); }
+
+static void freeze_layer(Net *net, Layer *l, int frozen) {
+    l->frozen = frozen;
+    const int idx[2] = {l->w, l->b};
+    for (int k = 0; k < 2; k++)
+        if (idx[k] >= 0) net->params[idx[k]].v.requires_grad = !frozen;
+    for (int s = 0; s < l->nsub; s++) freeze_layer(net, &l->sub[s], frozen);
+}
+
+void net_freeze(Net *net, int from, int to, int frozen) {
+    for (int i = from; i < to && i < net->nlayers; i++) freeze_layer(net, &net->layers[i], frozen);
+}
+
 void net_init(Net *net, uint64_t seed) {
     Rng rng;
     rng_seed(&rng, seed);
@@ -183,7 +239,7 @@ sei_status net_optim_init(Net *net, Optimizer *o, const OptConfig *cfg) {
     int np = 0;
     for (int i = 0; i < net->nparams; i++) {
         Param *p = &net->params[i];
-        if (!p->is_buffer)
+        if (param_trains(p))
             ps[np++] = (OptParam){p->v.t.data, p->v.grad, p->mask, tensor_numel(&p->v.t)};
     }
     sei_status s = optim_init(o, cfg, ps, np);
@@ -228,10 +284,13 @@ static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace
                      x->t.shape[1], l->out_c);
             return NULL;
         }
+        const int training = t->bn_training;
+        if (l->frozen) t->bn_training = 0; /* a frozen layer keeps its running statistics */
         Value *y = ag_batchnorm2d(t, x, PV(net, l->w), PV(net, l->b),
                                   net->params[l->rm].v.t.data, net->params[l->rv].v.t.data,
                                   l->eps, l->momentum);
         if (y && t->bn_training) net->params[l->nbt].v.t.data[0] += 1;
+        t->bn_training = training;
         return y;
     }
     case L_RELU:
@@ -246,6 +305,11 @@ static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace
         return ag_linear(t, x, PV(net, l->w), PV(net, l->b));
     case L_DROPOUT:
         return ag_dropout(t, x, l->p);
+    case L_CONVT:
+        return ag_conv_transpose2d(t, x, PV(net, l->w), PV(net, l->b), l->stride, l->pad, l->opad,
+                                   l->groups);
+    case L_WIRE:
+        return ag_wire(t, x, (WireFormat)l->wire);
     case L_BOTTLENECK: {
         /* sub: conv1 bn1 conv2 bn2 conv3 bn3 [downsample.0 downsample.1] */
         if (fusing(t)) {
@@ -336,7 +400,20 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
         return SEI_OK;
     case L_RELU:
     case L_DROPOUT:
+    case L_WIRE:
         return SEI_OK;
+    case L_CONVT: {
+        if (*nd != 4 || s[1] != l->in_c)
+            return sei_fail(SEI_ERR_SHAPE, "%s: transposed conv with %d input channels cannot take %s",
+                            l->path, l->in_c, tensor_shape_str(&t, b, sizeof b));
+        *macs += (double)l->in_c * l->out_c * l->k * l->k * s[2] * s[3];
+        s[1] = l->out_c;
+        s[2] = (s[2] - 1) * l->stride - 2 * l->pad + l->k + l->opad;
+        s[3] = (s[3] - 1) * l->stride - 2 * l->pad + l->k + l->opad;
+        *params += (double)tensor_numel(&net->params[l->w].v.t);
+        if (s[2] < 1 || s[3] < 1) return sei_fail(SEI_ERR_SHAPE, "%s: empty output", l->path);
+        return SEI_OK;
+    }
     case L_MAXPOOL:
         if (*nd != 4 || s[2] + 2 * l->pad < l->k || s[3] + 2 * l->pad < l->k)
             return sei_fail(SEI_ERR_SHAPE, "%s: max-pool %dx%d cannot take %s (input too small)",

@@ -24,7 +24,9 @@ typedef struct Param {
 
 typedef enum {
     L_CONV, L_BN, L_RELU, L_MAXPOOL, L_ADAPTIVE_AVGPOOL, L_FLATTEN, L_LINEAR, L_DROPOUT,
-    L_BOTTLENECK
+    L_BOTTLENECK,
+    L_CONVT,  /* ConvTranspose2d (split bottleneck decoder): weight [in_c, out_c, k, k] */
+    L_WIRE    /* what crosses a split network's cut (ag_wire), format in `wire` */
 } LayerKind;
 
 typedef struct Layer {
@@ -36,6 +38,9 @@ typedef struct Layer {
     int oh, ow;               /* adaptive pool output; maxpool uses k/stride/pad */
     float p;                  /* dropout probability */
     float eps, momentum;      /* batch norm */
+    int opad;                 /* transposed conv output padding */
+    int wire;                 /* L_WIRE: WireFormat */
+    int frozen;               /* not trained: its parameters need no gradient, BN runs in eval mode */
     int w, b, rm, rv, nbt;    /* indices into Net.params, -1 if absent */
     struct Layer *sub;        /* bottleneck: conv1 bn1 conv2 bn2 conv3 bn3 [ds.0 ds.1] */
     int nsub;
@@ -52,6 +57,9 @@ typedef struct Net {
     float *data, *grads;      /* one block each for every parameter / buffer */
     float linear_init_std;    /* >0: Linear weights ~ N(0, std) (VGG); 0: PyTorch default */
 } Net;
+
+/* a parameter the optimizer updates (not a buffer, not frozen) */
+static inline int param_trains(const Param *p) { return !p->is_buffer && p->v.requires_grad; }
 
 /* ch(c) = max(1, floor(c * width_mult + 0.5)): the width rule shared with tests/sei_pt.py */
 int net_width(float width_mult, int c);
@@ -92,6 +100,15 @@ void layer_conv(Net *net, Layer *l, const char *path, int in_c, int out_c, int k
                 int pad, int bias);
 void layer_bn(Net *net, Layer *l, const char *path, int c);
 void layer_linear(Net *net, Layer *l, const char *path, int in_f, int out_f);
+void layer_convt(Net *net, Layer *l, const char *path, int in_c, int out_c, int k, int stride,
+                 int pad, int opad);
 sei_status net_finish(Net *net);  /* allocate the parameter block */
+/* after adding parameters to a finished network: a new block holding the old values (the
+ * new parameters start at zero, running_var at one); gradients are dropped */
+sei_status net_refinish(Net *net);
+/* initialise the parameters of one layer as net_init would */
+void net_init_layer(Net *net, const Layer *l, Rng *rng);
+/* freeze layers [from, to) (and their sub-layers) or unfreeze them */
+void net_freeze(Net *net, int from, int to, int frozen);
 
 #endif

@@ -136,7 +136,7 @@ sei_status checkpoint_save(const Net *net, const Optimizer *o, const char *path,
         int k = 0, nn = 0;
         for (int i = 0; i < net->nparams && !s; i++) {
             const Param *p = &net->params[i];
-            if (p->is_buffer) continue;
+            if (!param_trains(p)) continue;
             int64_t shape[4];
             for (int d = 0; d < p->v.t.ndim; d++) shape[d] = p->v.t.shape[d];
             float *state[2] = {o->m ? o->m[k] : NULL, o->v ? o->v[k] : NULL};
@@ -171,7 +171,7 @@ sei_status checkpoint_load_optim(const StFile *f, const Net *net, Optimizer *o) 
     int k = 0;
     for (int i = 0; i < net->nparams; i++) {
         const Param *p = &net->params[i];
-        if (p->is_buffer) continue;
+        if (!param_trains(p)) continue;
         float *state[2] = {o->m ? o->m[k] : NULL, o->v ? o->v[k] : NULL};
         for (int j = 0; j < 2; j++) {
             if (!state[j]) continue;
