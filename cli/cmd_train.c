@@ -18,6 +18,7 @@
 #include "engine/rng.h"
 #include "nets/train.h"
 #include "nets/weights.h"
+#include "split/bottleneck.h"
 
 static Flag train_flags[] = {
     NET_FLAGS,
@@ -41,6 +42,12 @@ static Flag train_flags[] = {
     {"resume", "DIR", "continue the run saved in DIR (its flags are taken from the checkpoint)", NULL, NULL, 0},
     {"init", "W", "start from these weights (e.g. exported from torchvision)", NULL, NULL, 0},
     {"reset-head", NULL, "with --init: keep a fresh classifier (last linear layer) for the new class count", NULL, NULL, 0},
+    {"split-at", "CUT", "split training: insert a bottleneck / wire right after this cut point", NULL, NULL, 0},
+    {"bottleneck", "KIND", "with --split-at: ae (encoder/decoder) or none (the wire only)", "ae", NULL, 0},
+    {"ratio", "R", "with --split-at: the encoder divides the channels by R", "4", NULL, 0},
+    {"stride", "S", "with --split-at: the encoder's spatial stride", "1", NULL, 0},
+    {"wire", "FMT", "with --split-at: what crosses the cut: fp32, fp16 or int8 (per-image scale)", "fp32", NULL, 0},
+    {"freeze", "WHAT", "with --split-at: none, head (layers up to the cut) or backbone (all but the bottleneck)", "none", NULL, 0},
     {"quiet", NULL, "no progress bar, only one line per epoch", NULL, NULL, 0},
 };
 
@@ -54,6 +61,9 @@ typedef struct {
     Schedule sched;
     DataConfig dc;
     int epochs, start_epoch, have_opt, have_tape, have_batcher, size;
+    int split;                /* a bottleneck was inserted (--split-at) */
+    BottleneckCfg bcfg;
+    BottleneckInfo binfo;
     float best_acc;
     char out[3000], args[8192], meta_mean[96], meta_std[96];
     uint64_t seed;
@@ -147,7 +157,13 @@ static int save(Command *c, Run *r, const char *name, int epoch, const EvalResul
                           "train_args"};
     const char *vals[] = {ep, eps, size, resize, r->meta_mean, r->meta_std, r->dc.spec, subset,
                           vs, seed, names, acc, best, r->args};
-    if (checkpoint_save(&r->net, &r->opt, path, (int)(sizeof keys / sizeof keys[0]), keys, vals) != SEI_OK)
+    const int nk = (int)(sizeof keys / sizeof keys[0]);
+    const char *k2[32], *v2[32];
+    char bufs[2][16];
+    memcpy(k2, keys, sizeof keys);
+    memcpy(v2, vals, sizeof vals);
+    const int n2 = nk + (r->split ? bottleneck_meta(&r->bcfg, k2 + nk, v2 + nk, bufs) : 0);
+    if (checkpoint_save(&r->net, &r->opt, path, n2, k2, v2) != SEI_OK)
         return cli_error(c->cmd, "%s", sei_last_error());
     return 0;
 }
@@ -271,17 +287,45 @@ static int setup(Command *c, Run *r, const StFile *resume) {
     /* the network: fresh, from --init, or from the checkpoint being resumed */
     if (cli_open_net(c, &r->net, NULL)) return 2;
     net_init(&r->net, r->seed);
-    const char *init = args_str(c, "init");
+    const char *init = args_str(c, "init"), *at = args_str(c, "split-at"), *fz = args_str(c, "freeze");
+    if (strcmp(fz, "none") && strcmp(fz, "head") && strcmp(fz, "backbone"))
+        return cli_error(c->cmd, "--freeze: '%s' is not none, head or backbone", fz);
+    if (!at && (strcmp(fz, "none") || args_flag(c, "bottleneck")->set || args_flag(c, "wire")->set ||
+                args_flag(c, "ratio")->set || args_flag(c, "stride")->set))
+        return cli_error(c->cmd, "--bottleneck, --ratio, --stride, --wire and --freeze need --split-at CUT");
+    if (at) {
+        int ratio = 4, stride = 1;
+        if (args_int(c, "ratio", 1, 1 << 16, &ratio) || args_int(c, "stride", 1, 64, &stride)) return 2;
+        if (args_bool(c, "reset-head")) return cli_error(c->cmd, "--reset-head and --split-at exclude each other");
+        if (bottleneck_parse(&r->bcfg, at, args_str(c, "bottleneck"), ratio, stride, args_str(c, "wire")) ||
+            bottleneck_insert(&r->net, &r->bcfg, r->size, r->seed, &r->binfo) != SEI_OK)
+            return cli_error(c->cmd, "%s", sei_last_error());
+        r->split = 1;
+    }
     if (resume) {
         if (net_load_weights_from(&r->net, resume) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
     } else if (init) {
         StFile f;
         if (st_open(&f, init) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
-        sei_status s = args_bool(c, "reset-head") ? net_load_weights_except_head(&r->net, &f)
-                                                   : net_load_weights_from(&r->net, &f);
+        sei_status s;
+        if (r->split) { /* the network as it was; the bottleneck keeps its fresh initialisation */
+            unsigned char *mask = malloc((size_t)r->net.nparams);
+            if (!mask) { st_close(&f); return cli_error(c->cmd, "out of memory"); }
+            bottleneck_mask_others(&r->net, &r->binfo, mask);
+            s = net_load_weights_masked(&r->net, &f, mask);
+            free(mask);
+        } else {
+            s = args_bool(c, "reset-head") ? net_load_weights_except_head(&r->net, &f)
+                                           : net_load_weights_from(&r->net, &f);
+        }
         st_close(&f);
         if (s) return cli_error(c->cmd, "%s%s", sei_last_error(),
                                 args_bool(c, "reset-head") ? "" : " (for a new class count add --reset-head)");
+    }
+    if (r->split && strcmp(fz, "none")) {
+        const BottleneckInfo *b = &r->binfo;
+        net_freeze(&r->net, 0, b->first, 1);
+        if (!strcmp(fz, "backbone")) net_freeze(&r->net, b->first + b->count, r->net.nlayers, 1);
     }
     LayerInfo *info = calloc((size_t)r->net.nlayers, sizeof *info);
     if (!info) return cli_error(c->cmd, "out of memory");
@@ -375,9 +419,34 @@ static int run_command(Command *c, Run *r, const StFile *resume, int quiet) {
     printf("training %s (%zu parameters) on %s: %d train / %d val images of %dx%dx%d, %d classes, "
            "%d epochs of %d batches\n", r->net.name, net_num_params(&r->net), r->dc.spec, r->train.n,
            r->val.n, r->net.in_ch, r->size, r->size, r->net.classes, r->epochs, r->train.n / r->bc.batch);
+    if (r->split) {
+        const BottleneckInfo *b = &r->binfo;
+        printf("split after %s: %s bottleneck (ratio %d, stride %d), wire %s: %zu values = %zu bytes per image "
+               "cross the cut instead of %zu fp32 bytes (%.1fx fewer); frozen: %s\n", r->bcfg.at,
+               r->bcfg.ae ? "autoencoder" : "no", r->bcfg.ratio, r->bcfg.stride, wire_name(r->bcfg.wire),
+               b->wire_values, b->wire_bytes, 4 * b->cut_values, (double)(4 * b->cut_values) / (double)b->wire_bytes,
+               args_str(c, "freeze"));
+    }
     if (resume) printf("resuming after epoch %d\n", r->start_epoch);
     fflush(stdout);
-    return train_epochs(c, r, quiet);
+    rc = train_epochs(c, r, quiet);
+    if (rc || !r->split) return rc;
+    /* a split network: how well it does on held-out data, and what it sends */
+    Dataset test = {0};
+    EvalResult ev = {0};
+    if (data_load(&test, &r->dc, "test") != SEI_OK || test.n == 0) {
+        ds_free(&test);
+        return 0; /* no test split: the validation figures above are the result */
+    }
+    if (evaluate(&r->net, &test, &r->ec, &ev) != SEI_OK) rc = cli_error(c->cmd, "%s", sei_last_error());
+    else
+        printf("split network after %d epochs: test accuracy %.2f%% (%ld images), %zu bytes per image cross "
+               "the cut (%s) instead of %zu (fp32 at %s): %.1fx fewer\n", r->epochs, 100 * ev.accuracy, ev.n,
+               r->binfo.wire_bytes, wire_name(r->bcfg.wire), 4 * r->binfo.cut_values, r->bcfg.at,
+               (double)(4 * r->binfo.cut_values) / (double)r->binfo.wire_bytes);
+    free(ev.confusion);
+    ds_free(&test);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -436,5 +505,90 @@ out:
     free(saved);
     free(av);
     free(r);
+    return rc;
+}
+
+/* ---- sei retrain: sei train on a trained checkpoint with a bottleneck at a cut */
+
+/* is --name (or --name=...) among the arguments (argv holds the command's flags only) */
+static int has_flag(int argc, char **argv, const char *name) {
+    const size_t n = strlen(name);
+    for (int i = 0; i < argc; i++)
+        if (!strncmp(argv[i], name, n) && (argv[i][n] == 0 || argv[i][n] == '=')) return 1;
+    return 0;
+}
+
+/* the value of --name V or --name=V, or NULL */
+static const char *flag_value(int argc, char **argv, const char *name) {
+    const size_t n = strlen(name);
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], name, n)) continue;
+        if (argv[i][n] == '=') return argv[i] + n + 1;
+        if (argv[i][n] == 0 && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}
+
+int cmd_retrain(int argc, char **argv) {
+    if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+        printf("usage: sei retrain --weights CKPT --at CUT [--bottleneck ae|none] [--ratio R] [--stride S]\n"
+               "                   [--wire fp32|fp16|int8] [--freeze none|head|backbone] --epochs E --out DIR\n\n"
+               "Fine-tune a trained network split at a cut point: a bottleneck (encoder at the device,\n"
+               "decoder at the server) and the wire format are inserted after CUT, the new layers start\n"
+               "fresh, the rest from CKPT; --freeze keeps the device part (head) or everything but the\n"
+               "bottleneck (backbone) fixed. The data, input size, normalisation and network come from\n"
+               "the checkpoint unless given; defaults --epochs 3, --lr 0.01. Reports the test accuracy\n"
+               "and the bytes per image crossing the cut. Every `sei train` flag applies (sei train\n"
+               "--help); the run resumes with `sei train --resume DIR`. Runs `sei train --init CKPT\n"
+               "--split-at CUT ...`.\n");
+        return 0;
+    }
+    if (has_flag(argc, argv, "--resume")) return cmd_train(argc, argv);
+    const char *w = flag_value(argc, argv, "--weights"), *at = flag_value(argc, argv, "--at");
+    if (!w) return cli_error("retrain", "--weights CKPT is required (the trained network)");
+    if (!at) return cli_error("retrain", "--at CUT is required (a cut point; see sei importance)");
+    if (has_flag(argc, argv, "--init") || has_flag(argc, argv, "--split-at"))
+        return cli_error("retrain", "--init and --split-at are --weights and --at here");
+    StFile f;
+    if (st_open(&f, w) != SEI_OK) return cli_error("retrain", "%s", sei_last_error());
+    /* the new command line: the given flags renamed, then defaults from the checkpoint */
+    char **av = calloc((size_t)argc + 40, sizeof *av);
+    char (*buf)[512] = calloc(20, sizeof *buf);
+    int ac = 0, nb = 0, rc;
+    if (!av || !buf) { st_close(&f); free(av); free(buf); return cli_error("retrain", "out of memory"); }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--weights", 9) && (a[9] == 0 || a[9] == '=')) {
+            snprintf(buf[nb], sizeof buf[nb], "--init%s", a + 9);
+            av[ac++] = buf[nb++];
+        } else if (!strncmp(a, "--at", 4) && (a[4] == 0 || a[4] == '=')) {
+            snprintf(buf[nb], sizeof buf[nb], "--split-at%s", a + 4);
+            av[ac++] = buf[nb++];
+        } else {
+            av[ac++] = argv[i];
+        }
+    }
+    static const char *const meta[][2] = {{"--net", "net"}, {"--in-ch", "in_ch"}, {"--width-mult", "width_mult"},
+                                          {"--data", "data"}, {"--size", "size"}, {"--resize", "resize"},
+                                          {"--class-subset", "class_subset"}, {"--val-split", "val_split"},
+                                          {"--data-seed", "data_seed"}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        const char *v = st_meta(&f, meta[i][1]);
+        if (v && *v && !has_flag(argc, argv, meta[i][0])) {
+            snprintf(buf[nb], sizeof buf[nb], "%s=%s", meta[i][0], v);
+            av[ac++] = buf[nb++];
+        }
+    }
+    const char *mean = st_meta(&f, "mean"), *std = st_meta(&f, "std");
+    if (mean && std && !has_flag(argc, argv, "--normalize")) {
+        snprintf(buf[nb], sizeof buf[nb], "--normalize=%s/%s", mean, std);
+        av[ac++] = buf[nb++];
+    }
+    if (!has_flag(argc, argv, "--epochs")) av[ac++] = "--epochs=3";
+    if (!has_flag(argc, argv, "--lr") && !has_flag(argc, argv, "--opt")) av[ac++] = "--lr=0.01";
+    st_close(&f);
+    rc = cmd_train(ac, av);
+    free(av);
+    free(buf);
     return rc;
 }

@@ -12,6 +12,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_importance(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+int cmd_retrain(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -25,6 +27,8 @@ static const struct {
     {"eval", cmd_eval, "accuracy, per-class accuracy and confusion matrix on a data split"},
     {"importance", cmd_importance, "I-SPLIT importance of every cut point, split candidates"},
     {"split", cmd_split, "cut a network into a device part and a server part"},
+    {"retrain", cmd_retrain, "fine-tune a split network with a bottleneck and wire format at the cut"},
+    {"sweep-splits", cmd_sweep, "importance vs retrained accuracy over cut points, Spearman correlation"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
 

@@ -117,15 +117,32 @@ int bottleneck_from_meta(const StFile *f, BottleneckCfg *cfg, int *size) {
     return 1;
 }
 
-int bottleneck_meta(const BottleneckCfg *cfg, int size, const char **keys, const char **vals,
-                    char bufs[3][16]) {
+int bottleneck_meta(const BottleneckCfg *cfg, const char **keys, const char **vals,
+                    char bufs[2][16]) {
     snprintf(bufs[0], 16, "%d", cfg->ratio);
     snprintf(bufs[1], 16, "%d", cfg->stride);
-    snprintf(bufs[2], 16, "%d", size);
-    const char *k[6] = {"bottleneck", "bottleneck_at", "ratio", "stride", "wire", "size"};
-    const char *v[6] = {cfg->ae ? "ae" : "none", cfg->at, bufs[0], bufs[1], wire_name(cfg->wire), bufs[2]};
-    for (int i = 0; i < 6; i++) keys[i] = k[i], vals[i] = v[i];
-    return 6;
+    const char *k[5] = {"bottleneck", "bottleneck_at", "ratio", "stride", "wire"};
+    const char *v[5] = {cfg->ae ? "ae" : "none", cfg->at, bufs[0], bufs[1], wire_name(cfg->wire)};
+    for (int i = 0; i < 5; i++) keys[i] = k[i], vals[i] = v[i];
+    return 5;
+}
+
+int bottleneck_parse(BottleneckCfg *cfg, const char *at, const char *kind, int ratio, int stride,
+                     const char *wire) {
+    memset(cfg, 0, sizeof *cfg);
+    if (strcmp(kind, "ae") && strcmp(kind, "none")) {
+        sei_fail(SEI_ERR_ARG, "--bottleneck: '%s' is not ae or none", kind);
+        return -1;
+    }
+    int w = wire_parse(wire);
+    if (w < 0) {
+        sei_fail(SEI_ERR_ARG, "--wire: '%s' is not fp32, fp16 or int8", wire);
+        return -1;
+    }
+    snprintf(cfg->at, sizeof cfg->at, "%s", at);
+    cfg->ae = !strcmp(kind, "ae");
+    cfg->ratio = ratio, cfg->stride = stride, cfg->wire = (WireFormat)w;
+    return 0;
 }
 
 void bottleneck_mask_others(const Net *net, const BottleneckInfo *info, unsigned char *mask) {

@@ -15,7 +15,7 @@
  * (stride must be 1). Kind "none" inserts only the wire. The network keeps its other cut
  * points; the original cut stops being one (the wire replaces it). Bytes per image on the
  * wire: wire_bytes(c * ceil(H/S) * ceil(W/S), wire). A checkpoint records the configuration
- * in its metadata (bottleneck, bottleneck_at, ratio, stride, wire, size) and every command
+ * in its metadata (bottleneck, bottleneck_at, ratio, stride, wire; and size) and every command
  * that opens it rebuilds the same layers (cli_open_part). */
 #ifndef SEI_BOTTLENECK_H
 #define SEI_BOTTLENECK_H
@@ -46,9 +46,13 @@ sei_status bottleneck_insert(Net *net, const BottleneckCfg *cfg, int size, uint6
 /* the configuration stored in a weights file's metadata; returns 0 if it has none, 1 if
  * cfg and *size were filled, -1 on malformed metadata (error set) */
 int bottleneck_from_meta(const StFile *f, BottleneckCfg *cfg, int *size);
-/* metadata key/value pairs describing cfg (6 of them; bufs holds the numbers) */
-int bottleneck_meta(const BottleneckCfg *cfg, int size, const char **keys, const char **vals,
-                    char bufs[3][16]);
+/* metadata key/value pairs describing cfg (5 of them, bufs holds the numbers); the input
+ * size goes in "size", which checkpoints already carry */
+int bottleneck_meta(const BottleneckCfg *cfg, const char **keys, const char **vals,
+                    char bufs[2][16]);
+/* cfg from command-line values; -1 with the error set on a bad kind or wire name */
+int bottleneck_parse(BottleneckCfg *cfg, const char *at, const char *kind, int ratio, int stride,
+                     const char *wire);
 /* mask[i] = 1 for parameters of the network that are not the bottleneck's */
 void bottleneck_mask_others(const Net *net, const BottleneckInfo *info, unsigned char *mask);
 

@@ -193,3 +193,30 @@ int importance_candidates(const double *value, int ncuts, int *rank) {
     free(idx);
     return n;
 }
+
+/* rank[i] of v[i] among v (1-based; ties share their average rank) */
+static void ranks(const double *v, int n, double *rank) {
+    for (int i = 0; i < n; i++) {
+        int less = 0, equal = 0;
+        for (int j = 0; j < n; j++) less += v[j] < v[i], equal += v[j] == v[i];
+        rank[i] = less + (equal + 1) / 2.0;
+    }
+}
+
+double spearman(const double *a, const double *b, int n) {
+    if (n < 2) return NAN;
+    double *ra = malloc(2 * (size_t)n * sizeof *ra);
+    if (!ra) return NAN;
+    double *rb = ra + n, ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    ranks(a, n, ra);
+    ranks(b, n, rb);
+    for (int i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= n, mb /= n;
+    for (int i = 0; i < n; i++) {
+        sab += (ra[i] - ma) * (rb[i] - mb);
+        saa += (ra[i] - ma) * (ra[i] - ma);
+        sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    free(ra);
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}

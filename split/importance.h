@@ -53,4 +53,8 @@ double importance_density(const Importance *im, int c, double threshold);
  * rest, and returns the number of candidates. Values <= 0 (log undefined) are never maxima. */
 int importance_candidates(const double *value, int ncuts, int *rank);
 
+/* Spearman rank correlation of a and b (n pairs; ties get their average rank); NaN when
+ * n < 2 or either side is constant */
+double spearman(const double *a, const double *b, int n);
+
 #endif

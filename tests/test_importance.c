@@ -130,6 +130,15 @@ static void test_candidates(void) {
            "short curves");
 }
 
+static void test_spearman(void) {
+    const double a[] = {1, 2, 3, 4, 5}, b[] = {10, 20, 30, 40, 50}, c[] = {5, 4, 3, 2, 1};
+    const double d[] = {1, 2, 2, 3}, e[] = {1, 3, 2, 4}, k[] = {7, 7, 7};
+    EXPECT(fabs(spearman(a, b, 5) - 1) < 1e-12 && fabs(spearman(a, c, 5) + 1) < 1e-12, "monotone");
+    /* with ties: ranks d = 1, 2.5, 2.5, 4; e = 1, 3, 2, 4 -> r = 4.5 / sqrt(4.5 * 5) */
+    EXPECT(fabs(spearman(d, e, 4) - 4.5 / sqrt(4.5 * 5.0)) < 1e-12, "ties: %.6f", spearman(d, e, 4));
+    EXPECT(isnan(spearman(k, a, 3)) && isnan(spearman(a, b, 1)), "constant / short input");
+}
+
 static void test_bad_labels(void) {
     StFile w;
     if (!open_fixture(&w, "vgg16", "weights")) return;
@@ -155,6 +164,7 @@ static void test_bad_labels(void) {
 
 int main(void) {
     RUN(test_candidates);
+    RUN(test_spearman);
     RUN(test_bad_labels);
     RUN(test_vgg16);
     RUN(test_vgg16_bn);
