@@ -63,6 +63,7 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if ((rc = cli_data_config(&c, &dc, &w, net.in_ch))) goto out;
+    data_subset_for_net(&dc, net.classes);
     if (data_load(&d, &dc, split) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto out; }
     int nsize, nch;
     data_native(dc.spec, &nsize, &nch);

@@ -103,19 +103,15 @@ static int run_data(Command *c, Net *net, const StFile *w, Importance *im, Tape 
     DataConfig dc;
     int rc = cli_data_config(c, &dc, w, net->in_ch);
     if (rc) return rc;
+    data_subset_for_net(&dc, net->classes); /* score each image on its own class */
     Dataset d = {0};
     if (data_load(&d, &dc, split) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
     int nsize, nch;
     data_native(dc.spec, &nsize, &nch);
     bc.size = dc.size ? dc.size : nsize;
     *side = bc.size;
-    /* a subset of a network trained on every class: score each image's original class */
-    const int remap = dc.nsubset && dc.nsubset != net->classes;
-    for (int k = 0; k < d.nclasses; k++) {
-        int orig = remap ? dc.subset[k] : k;
-        if (orig >= 0 && orig < net->classes && d.class_names)
-            snprintf(names[orig], DS_NAME_LEN, "%s", d.class_names[k]);
-    }
+    for (int k = 0; k < d.nclasses && k < net->classes; k++)
+        if (d.class_names) snprintf(names[k], DS_NAME_LEN, "%s", d.class_names[k]);
     Batcher b;
     if (d.n < 1) rc = cli_error(c->cmd, "%s: the %s split is empty", dc.spec, split);
     else if (batcher_init(&b, &d, &bc) != SEI_OK) rc = cli_error(c->cmd, "%s", sei_last_error());
@@ -128,7 +124,7 @@ static int run_data(Command *c, Net *net, const StFile *w, Importance *im, Tape 
     int n;
     while (!rc && (n = batcher_next(&b, &x, &y)) > 0) {
         for (int i = 0; i < n && !rc; i++) {
-            lab[i] = remap ? dc.subset[y[i]] : y[i];
+            lab[i] = y[i];
             if (lab[i] < 0 || lab[i] >= net->classes)
                 rc = cli_error(c->cmd, "%s: class %d is outside the network's %d classes", dc.spec,
                                lab[i], net->classes);

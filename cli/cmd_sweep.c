@@ -53,6 +53,7 @@ static double test_accuracy(Command *c, const char *path) {
     if (m && s && (cli_floats3(m, bc.mean) < 1 || cli_floats3(s, bc.std) < 1)) {
         cli_error(c->cmd, "%s: bad mean/std metadata", path);
     } else if (!cli_data_config(c, &dc, &f, net.in_ch)) {
+        data_subset_for_net(&dc, net.classes);
         int nsize, nch;
         data_native(dc.spec, &nsize, &nch);
         bc.size = dc.size ? dc.size : nsize;
@@ -101,10 +102,17 @@ int cmd_sweep(int argc, char **argv) {
     snprintf(a[3], sizeof a[3], "--svg=%s", isvg);
     snprintf(a[4], sizeof a[4], "--limit=%d", nimg);
     pass(&c, "threads", a[5], sizeof a[5]);
-    char *iav[] = {a[0], a[1], a[2], a[3], a[4], a[5], "--split=val", "--per-class"};
+    /* data flags given here apply to every step (importance, retraining, test accuracy) */
+    static const char *const dflags[] = {"data", "size", "resize", "class-subset", "val-split", "data-seed"};
+    char dbuf[6][600];
+    int nd = 0;
+    for (int i = 0; i < 6; i++)
+        if (args_flag(&c, dflags[i])->set) pass(&c, dflags[i], dbuf[nd++], sizeof dbuf[0]);
+    char *iav[16] = {a[0], a[1], a[2], a[3], a[4], a[5], "--split=val", "--per-class"};
+    for (int i = 0; i < nd; i++) iav[8 + i] = dbuf[i];
     printf("== importance (%d validation images)\n", nimg);
     fflush(stdout);
-    if ((rc = cmd_importance(8, iav))) return rc;
+    if ((rc = cmd_importance(8 + nd, iav))) return rc;
 
     StFile imp, w;
     if (st_open(&imp, ipath) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
@@ -166,13 +174,14 @@ int cmd_sweep(int argc, char **argv) {
         snprintf(a[1], sizeof a[1], "--at=%s", cut);
         snprintf(a[2], sizeof a[2], "--out=%s", dir);
         const int flat = info[sel[k]].ndim != 4;
-        char *rav[20];
+        char *rav[32];
         int rn = 0;
         rav[rn++] = a[0], rav[rn++] = a[1], rav[rn++] = a[2];
         const char *names[] = {"epochs", "batch", "lr", "augment", "bottleneck", "ratio", "wire", "freeze", "threads"};
         for (int i = 0; i < 9; i++) rav[rn++] = pass(&c, names[i], b[i], sizeof b[i]);
         rav[rn++] = flat ? "--stride=1" : pass(&c, "stride", b[9], sizeof b[9]);
         if (args_bool(&c, "quiet")) rav[rn++] = "--quiet";
+        for (int i = 0; i < nd; i++) rav[rn++] = dbuf[i];
         printf("== cut %d of %d: %s\n", k + 1, n, cut);
         fflush(stdout);
         if ((rc = cmd_retrain(rn, rav))) goto out;

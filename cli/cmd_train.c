@@ -265,15 +265,19 @@ static int setup(Command *c, Run *r, const StFile *resume) {
     data_native(args_str(c, "data"), &nsize, &nch);
     int ch = fi->set ? in_ch : (nch ? nch : 3);
     if (cli_data_config(c, &r->dc, NULL, ch)) return 2;
+    /* --classes above the subset's size: a network over every class, labels keep their ids */
+    Flag *fc = args_flag(c, "classes");
+    if (fc->set) {
+        if (args_int(c, "classes", 1, DS_MAX_CLASSES, &classes)) return 2;
+        data_subset_for_net(&r->dc, classes);
+    }
     if (data_load(&r->train, &r->dc, "train") != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
     if (data_load(&r->val, &r->dc, "val") != SEI_OK) {
         if (r->dc.val_split > 0) return cli_error(c->cmd, "%s", sei_last_error());
         memset(&r->val, 0, sizeof r->val); /* --val-split 0 and no validation set of its own */
     }
     r->size = r->dc.size ? r->dc.size : nsize;
-    Flag *fc = args_flag(c, "classes");
     if (fc->set) {
-        if (args_int(c, "classes", 1, DS_MAX_CLASSES, &classes)) return 2;
         if (classes < r->train.nclasses)
             return cli_error(c->cmd, "--classes %d is fewer than the %d classes in the data", classes, r->train.nclasses);
     } else {
@@ -568,7 +572,8 @@ int cmd_retrain(int argc, char **argv) {
             av[ac++] = argv[i];
         }
     }
-    static const char *const meta[][2] = {{"--net", "net"}, {"--in-ch", "in_ch"}, {"--width-mult", "width_mult"},
+    static const char *const meta[][2] = {{"--net", "net"}, {"--classes", "classes"}, {"--in-ch", "in_ch"},
+                                          {"--width-mult", "width_mult"},
                                           {"--data", "data"}, {"--size", "size"}, {"--resize", "resize"},
                                           {"--class-subset", "class_subset"}, {"--val-split", "val_split"},
                                           {"--data-seed", "data_seed"}};

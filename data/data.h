@@ -21,6 +21,8 @@ typedef struct {
     int channels;         /* 1 or 3: stored channels (the network's in_ch); 0: the source's */
     int limit;            /* at most this many images per split (0: all) */
     int subset[DATA_MAX_SUBSET], nsubset; /* class subset in the order given, relabelled 0.. */
+    int keep_labels;      /* with a subset: keep the original class ids (for a network with
+                           * every class; see data_subset_for_net) */
     float val_split;      /* share of train carved out as val where the source has none */
     uint64_t seed;
 } DataConfig;
@@ -29,6 +31,9 @@ typedef struct {
 void data_config_default(DataConfig *c);
 /* parse "0,3,7" into c->subset (error on junk, duplicates, negatives) */
 sei_status data_parse_subset(DataConfig *c, const char *list);
+/* a network with more classes than the subset predicts among all of them: keep the images'
+ * original class ids instead of relabelling 0.. (keep_labels) */
+void data_subset_for_net(DataConfig *c, int net_classes);
 /* load one split; d is initialised here. Errors are one line naming the problem. */
 sei_status data_load(Dataset *d, const DataConfig *c, const char *split);
 /* the source's native input side and channels for a spec (0 when unknown before loading) */

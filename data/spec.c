@@ -80,7 +80,12 @@ static sei_status load_idx_dir(Dataset *d, const char *dir, int train, int limit
     return idx_load(d, img, lab, limit);
 }
 
-/* keep images whose label is in the subset, relabel to the subset position */
+void data_subset_for_net(DataConfig *c, int net_classes) {
+    c->keep_labels = c->nsubset > 0 && net_classes > c->nsubset;
+}
+
+/* keep images whose label is in the subset, relabel to the subset position (or keep their
+ * ids and the class list with keep_labels) */
 static sei_status apply_subset(Dataset *d, const DataConfig *c) {
     if (!c->nsubset) return SEI_OK;
     for (int i = 0; i < c->nsubset; i++)
@@ -96,9 +101,10 @@ static sei_status apply_subset(Dataset *d, const DataConfig *c) {
         int k = map[d->labels[i]];
         if (k < 0) continue;
         if (m != i) memcpy(d->pix + (size_t)m * per, d->pix + (size_t)i * per, per);
-        d->labels[m++] = k;
+        d->labels[m++] = c->keep_labels ? d->labels[i] : k;
     }
     d->n = m;
+    if (c->keep_labels) return SEI_OK;
     const char *names[DATA_MAX_SUBSET];
     char(*old)[DS_NAME_LEN] = d->class_names;
     for (int i = 0; i < c->nsubset; i++) names[i] = old[c->subset[i]];

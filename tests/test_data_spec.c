@@ -49,6 +49,19 @@ static void test_subset_limit(void) {
     c.limit = 25;
     EXPECT(data_load(&d, &c, "train") == SEI_OK && d.n == 25, "limit after subset: %d", d.n);
     ds_free(&d);
+    /* for a network over all 10 classes the subset keeps the images' own class ids */
+    c.limit = 0;
+    data_subset_for_net(&c, 2);
+    EXPECT(!c.keep_labels, "a 2-class network relabels");
+    data_subset_for_net(&c, 10);
+    EXPECT(c.keep_labels, "a 10-class network keeps the ids");
+    EXPECT(data_load(&d, &c, "train") == SEI_OK && d.n == 60 && d.nclasses == 10, "keep: %d images, %d classes",
+           d.n, d.nclasses);
+    ok = 1;
+    for (int i = 0; i < d.n; i++) ok &= d.labels[i] == 7 || d.labels[i] == 2;
+    EXPECT(ok, "original ids 7 and 2 kept");
+    ds_free(&d);
+    c.keep_labels = 0;
     const char *bad[] = {"", "1,,2", "3,3", "-1", "a", "1,"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         EXPECT(data_parse_subset(&c, bad[i]) != SEI_OK, "subset '%s' accepted", bad[i]);

@@ -86,7 +86,26 @@ else
     fail retrain_freeze_backbone "$(tail -2 "$tmp/fb.out")"
 fi
 
-# 6. bad input: one line, non-zero exit, nothing written
+# 6. sweep-splits over the five pool cuts: a CSV row per cut, the correlation, an SVG
+if "$sei" sweep-splits --weights "$tmp/base/last.safetensors" --cuts pools --epochs 1 --batch 16 \
+       --importance-images 40 --threads 2 --quiet --out "$tmp/sw" >"$tmp/sw.out" 2>&1 &&
+   [ "$(grep -c '^features\.' "$tmp/sw/sweep.csv")" -eq 5 ] &&
+   grep -q "Spearman rank correlation of importance and retrained accuracy" "$tmp/sw.out" &&
+   head -c 4 "$tmp/sw/sweep.svg" | grep -q "<svg" && [ -f "$tmp/sw/features.43/best.safetensors" ]; then
+    ok sweep_splits
+else
+    fail sweep_splits "$(tail -3 "$tmp/sw.out")"
+fi
+if "$sei" sweep-splits --weights "$tmp/base/last.safetensors" --cuts features.7 --threads 2 \
+       --out "$tmp/sw2" >/dev/null 2>"$tmp/sw2.err"; then
+    fail sweep_rejects_bad_cut "accepted --cuts features.7"
+elif one_line "$tmp/sw2.err" && grep -q "not a cut point" "$tmp/sw2.err"; then
+    ok sweep_rejects_bad_cut
+else
+    fail sweep_rejects_bad_cut "$(cat "$tmp/sw2.err")"
+fi
+
+# 7. bad input: one line, non-zero exit, nothing written
 n=0 bad=0
 for args in "retrain --at features.13 --out $tmp/x" \
             "retrain --weights $tmp/base/last.safetensors --out $tmp/x" \
