@@ -37,7 +37,7 @@ static void usage(FILE *f) {
                "usage: sei COMMAND [options]    (sei COMMAND --help for its options)\n\ncommands:\n",
             sei_gemm_isa());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {
