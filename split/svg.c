@@ -114,8 +114,8 @@ sei_status svg_line_chart(const char *path, const SvgChart *c, const SvgSeries *
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"18\" "
                        "fill=\"%s\">&#9733;</text>\n", px(c, i), y + 6, col);
         }
-        /* legend, four columns under the axis names */
-        double lx = L + (k % 4) * 220, ly = H - 50 + (k / 4) * 14;
+        /* legend, three columns under the axis names */
+        double lx = L + (k % 3) * 300, ly = H - 50 + (k / 3) * 14;
         if (ly > H - 4) continue;
         fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\"%s/>"
                    "<text x=\"%g\" y=\"%g\">", lx, ly - 4, lx + 24, ly - 4, col,
