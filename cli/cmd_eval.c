@@ -49,19 +49,8 @@ int cmd_eval(int argc, char **argv) {
     rc = cli_open_net(&c, &net, &w);
     if (rc) { st_close(&w); return rc; }
     DataConfig dc;
-    BatchConfig bc = {.batch = batch, .std = {1, 1, 1}};
-    const char *norm = args_str(&c, "normalize");
-    const char *mean = st_meta(&w, "mean"), *std = st_meta(&w, "std");
-    if (norm) {
-        const char *slash = strchr(norm, '/');
-        if (!slash || cli_floats3(norm, bc.mean) < 1 || cli_floats3(slash + 1, bc.std) < 1) {
-            rc = cli_error(c.cmd, "--normalize: '%s' is not M1[,M2,M3]/S1[,S2,S3]", norm);
-            goto out;
-        }
-    } else if (mean && std && (cli_floats3(mean, bc.mean) < 1 || cli_floats3(std, bc.std) < 1)) {
-        rc = cli_error(c.cmd, "%s: bad mean/std metadata", wpath);
-        goto out;
-    }
+    BatchConfig bc = {.batch = batch};
+    if ((rc = cli_eval_normalize(&c, &w, bc.mean, bc.std))) goto out;
     if ((rc = cli_data_config(&c, &dc, &w, net.in_ch))) goto out;
     data_subset_for_net(&dc, net.classes);
     if (data_load(&d, &dc, split) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto out; }

@@ -88,20 +88,13 @@ static int run_input(Command *c, Net *net, Importance *im, Tape *t, int batch, i
 /* a data split through the batcher (no augmentation), with the checkpoint's normalisation */
 static int run_data(Command *c, Net *net, const StFile *w, Importance *im, Tape *t, int batch,
                     int pred, int *side, char names[][DS_NAME_LEN]) {
-    const char *split = args_str(c, "split"), *norm = args_str(c, "normalize");
+    const char *split = args_str(c, "split");
     if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
         return cli_error(c->cmd, "--split: '%s' is not train, val or test", split);
-    BatchConfig bc = {.batch = batch, .std = {1, 1, 1}};
-    const char *mean = st_meta(w, "mean"), *std = st_meta(w, "std");
-    if (norm) {
-        const char *slash = strchr(norm, '/');
-        if (!slash || cli_floats3(norm, bc.mean) < 1 || cli_floats3(slash + 1, bc.std) < 1)
-            return cli_error(c->cmd, "--normalize: '%s' is not M1[,M2,M3]/S1[,S2,S3]", norm);
-    } else if (mean && std && (cli_floats3(mean, bc.mean) < 1 || cli_floats3(std, bc.std) < 1)) {
-        return cli_error(c->cmd, "bad mean/std metadata in the checkpoint");
-    }
+    BatchConfig bc = {.batch = batch};
     DataConfig dc;
-    int rc = cli_data_config(c, &dc, w, net->in_ch);
+    int rc = cli_eval_normalize(c, w, bc.mean, bc.std);
+    if (!rc) rc = cli_data_config(c, &dc, w, net->in_ch);
     if (rc) return rc;
     data_subset_for_net(&dc, net->classes); /* score each image on its own class */
     Dataset d = {0};

@@ -48,11 +48,8 @@ static double test_accuracy(Command *c, const char *path) {
     DataConfig dc;
     Dataset d = {0};
     EvalResult r = {0};
-    BatchConfig bc = {.batch = 256, .std = {1, 1, 1}};
-    const char *m = st_meta(&f, "mean"), *s = st_meta(&f, "std");
-    if (m && s && (cli_floats3(m, bc.mean) < 1 || cli_floats3(s, bc.std) < 1)) {
-        cli_error(c->cmd, "%s: bad mean/std metadata", path);
-    } else if (!cli_data_config(c, &dc, &f, net.in_ch)) {
+    BatchConfig bc = {.batch = 256};
+    if (!cli_eval_normalize(c, &f, bc.mean, bc.std) && !cli_data_config(c, &dc, &f, net.in_ch)) {
         data_subset_for_net(&dc, net.classes);
         int nsize, nch;
         data_native(dc.spec, &nsize, &nch);

@@ -126,3 +126,18 @@ int cli_floats3(const char *s, float v[3]) {
     for (int k = n; k < 3; k++) v[k] = v[0];
     return n;
 }
+
+int cli_eval_normalize(Command *c, const StFile *meta, float mean[3], float std[3]) {
+    for (int k = 0; k < 3; k++) mean[k] = 0, std[k] = 1;
+    Flag *f = args_flag(c, "normalize");
+    const char *norm = f && f->set ? f->val : NULL;
+    const char *m = meta ? st_meta(meta, "mean") : NULL, *s = meta ? st_meta(meta, "std") : NULL;
+    if (norm) {
+        const char *slash = strchr(norm, '/');
+        if (!slash || cli_floats3(norm, mean) < 1 || cli_floats3(slash + 1, std) < 1)
+            return cli_error(c->cmd, "--normalize: '%s' is not M1[,M2,M3]/S1[,S2,S3]", norm);
+    } else if (m && s && (cli_floats3(m, mean) < 1 || cli_floats3(s, std) < 1)) {
+        return cli_error(c->cmd, "%s: bad mean/std metadata", meta->path);
+    }
+    return 0;
+}

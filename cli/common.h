@@ -36,6 +36,11 @@ int cli_data_config(Command *c, DataConfig *dc, const StFile *meta, int in_ch);
  * returns the count given (1..3) or -1 */
 int cli_floats3(const char *s, float v[3]);
 
+/* the normalisation an evaluation uses: --normalize M/S when the command has the flag and
+ * it is given, else the checkpoint's mean/std metadata, else none (0/1). Returns 0 or an
+ * exit status (error printed). */
+int cli_eval_normalize(Command *c, const StFile *meta, float mean[3], float std[3]);
+
 /* Apply --threads and --ref. Returns 0, or an exit status after printing an error. */
 int cli_setup(Command *c);
 /* Build the network from --net/--classes/--in-ch/--width-mult, falling back to the metadata
