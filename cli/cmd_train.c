@@ -18,6 +18,7 @@
 #include "engine/rng.h"
 #include "nets/train.h"
 #include "nets/weights.h"
+#include "nets/sparsity.h"
 #include "split/bottleneck.h"
 
 static Flag train_flags[] = {
@@ -48,6 +49,10 @@ static Flag train_flags[] = {
     {"stride", "S", "with --split-at: the encoder's spatial stride", "1", NULL, 0},
     {"wire", "FMT", "with --split-at: what crosses the cut: fp32, fp16 or int8 (per-image scale)", "fp32", NULL, 0},
     {"freeze", "WHAT", "with --split-at: none, head (layers up to the cut) or backbone (all but the bottleneck)", "none", NULL, 0},
+    {"density", "D", "predefined sparsity: keep this share of the weights of every conv/linear layer but the first conv and the last linear (1: dense)", "1", NULL, 0},
+    {"sparsity", "KIND", "conv pattern: channel (whole kernels, runs as a grouped conv) or weight (unstructured); linear layers are bi-regular", "channel", NULL, 0},
+    {"sparse-until", "CUT", "make only the layers up to this cut point sparse (the device part)", NULL, NULL, 0},
+    {"density-file", "F", "per-layer densities, lines 'layer_path density' (any conv/linear, the first and last included)", NULL, NULL, 0},
     {"quiet", NULL, "no progress bar, only one line per epoch", NULL, NULL, 0},
 };
 
@@ -325,6 +330,23 @@ static int setup(Command *c, Run *r, const StFile *resume) {
         st_close(&f);
         if (s) return cli_error(c->cmd, "%s%s", sei_last_error(),
                                 args_bool(c, "reset-head") ? "" : " (for a new class count add --reset-head)");
+    }
+    /* predefined sparsity: patterns from the seed, after any --init weights were loaded (a
+     * resumed run has them in its checkpoint) */
+    float density = 1;
+    if (args_float(c, "density", 1e-6, 1, &density)) return 2;
+    const char *spk = args_str(c, "sparsity"), *dfile = args_str(c, "density-file");
+    int kind = sparse_kind_parse(spk);
+    if (kind != SPARSE_CHANNEL && kind != SPARSE_WEIGHT)
+        return cli_error(c->cmd, "--sparsity: '%s' is not channel or weight", spk);
+    if (!resume && (density < 1 || dfile)) {
+        SparseSpec sp = {.density = density, .conv_kind = (SparseKind)kind, .until = args_str(c, "sparse-until")};
+        sei_status s = dfile ? sparse_read_density_file(&sp, dfile) : SEI_OK;
+        if (!s) s = net_sparsify(&r->net, &sp, r->seed);
+        sparse_spec_free(&sp);
+        if (s) return cli_error(c->cmd, "%s", sei_last_error());
+    } else if (!resume && args_flag(c, "sparse-until")->set) {
+        return cli_error(c->cmd, "--sparse-until needs --density or --density-file");
     }
     if (r->split && strcmp(fz, "none")) {
         const BottleneckInfo *b = &r->binfo;

@@ -454,6 +454,8 @@ void st_writer_init(StWriter *w) { if (w) memset(w, 0, sizeof *w); }
 
 void st_writer_free(StWriter *w) {
     if (!w) return;
+    for (int i = 0; i < w->nowned; i++) free(w->owned[i]);
+    free(w->owned);
     for (int i = 0; i < w->n; i++) free(w->entries[i].name);
     for (int i = 0; i < w->nmeta; i++) {
         free(w->meta_keys[i]);
@@ -503,6 +505,17 @@ sei_status st_add(StWriter *w, const char *name, StDtype dtype, int ndim, const 
     *e = (StWEntry){.name = copy, .dtype = dtype, .ndim = ndim, .data = data, .nbytes = nbytes};
     if (ndim) memcpy(e->shape, shape, (size_t)ndim * sizeof *shape);
     return SEI_OK;
+}
+
+sei_status st_add_owned(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
+                        void *data) {
+    if (!data) return sei_fail(SEI_ERR_NOMEM, "st_add: out of memory for '%s'", name ? name : "");
+    if (!grow((void **)&w->owned, &w->capowned, w->nowned + 1, sizeof *w->owned)) {
+        free(data);
+        return sei_fail(SEI_ERR_NOMEM, "st_add: out of memory adding '%s'", name ? name : "");
+    }
+    w->owned[w->nowned++] = data;
+    return st_add(w, name, dtype, ndim, shape, data);
 }
 
 sei_status st_add_tensor(StWriter *w, const Tensor *t) {

@@ -71,6 +71,8 @@ typedef struct {
     int n, cap;
     char **meta_keys, **meta_vals;
     int nmeta, meta_cap;
+    void **owned;            /* buffers of st_add_owned, freed by st_writer_free */
+    int nowned, capowned;
 } StWriter;
 
 void st_writer_init(StWriter *w);
@@ -78,6 +80,10 @@ void st_writer_init(StWriter *w);
 sei_status st_add(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
                   const void *data);
 sei_status st_add_tensor(StWriter *w, const Tensor *t);   /* F32, name = t->name */
+/* st_add of a malloc'ed buffer the writer frees (also when adding fails; NULL data: an
+ * out-of-memory error) */
+sei_status st_add_owned(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
+                        void *data);
 sei_status st_add_meta(StWriter *w, const char *key, const char *value);
 sei_status st_write(const StWriter *w, const char *path);  /* atomic: tmp + fsync + rename */
 void st_writer_free(StWriter *w);

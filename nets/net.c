@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nets/net.h"
+#include "nets/sparsity.h"
 
 int net_width(float width_mult, int c) {
     int r = (int)floor((double)c * width_mult + 0.5);
@@ -204,7 +205,11 @@ void net_init(Net *net, uint64_t seed) {
 void net_free(Net *net) {
     for (int i = 0; i < net->nlayers; i++) free(net->layers[i].sub);
     free(net->layers);
-    for (int i = 0; i < net->nparams; i++) sei_free(net->params[i].mask);
+    for (int i = 0; i < net->nparams; i++) {
+        sei_free(net->params[i].mask);
+        if (net->params[i].sp) sparse_free(net->params[i].sp);
+        free(net->params[i].sp);
+    }
     free(net->params);
     sei_free(net->data);
     sei_free(net->grads);

@@ -20,6 +20,7 @@ typedef struct Param {
     int is_buffer;     /* running_mean / running_var / num_batches_tracked: no gradient */
     int is_int;        /* stored as I64 in safetensors (num_batches_tracked) */
     float *mask;       /* predefined sparsity mask (1 keep / 0 zero) or NULL for dense */
+    struct SparsePattern *sp; /* the pattern the mask comes from (nets/sparsity.h) or NULL */
 } Param;
 
 typedef enum {
