@@ -114,9 +114,11 @@ static sei_status backward_node(Tape *t, Node *n) {
         return SEI_ERR_NOMEM;
     switch (n->op) {
     case OP_CONV2D: {
-        float *ws = scratch(t, conv2d_workspace(&n->p.conv));
+        const SparseIndex *si = n->si;
+        float *ws = scratch(t, si ? conv2d_sparse_workspace(&n->p.conv, si) : conv2d_workspace(&n->p.conv));
         if (!ws) return SEI_ERR_NOMEM;
-        conv2d_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.conv, ws);
+        if (si) conv2d_sparse_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.conv, si, ws);
+        else conv2d_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.conv, ws);
         break;
     }
     case OP_CONV_TRANSPOSE2D: {
@@ -126,7 +128,13 @@ static sei_status backward_node(Tape *t, Node *n) {
         break;
     }
     case OP_LINEAR:
-        linear_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.lin);
+        if (n->si) {
+            float *ws = scratch(t, linear_sparse_workspace(&n->p.lin, n->si));
+            if (!ws) return SEI_ERR_NOMEM;
+            linear_sparse_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.lin, n->si, ws);
+        } else {
+            linear_backward(dx, dw, db, dout, x->t.data, w->t.data, &n->p.lin);
+        }
         break;
     case OP_RELU:
         if (dx) relu_backward(dx, dout, n->out->t.data, n->p.ew.n);

@@ -120,23 +120,38 @@ static int conv_check(const Value *x, const Value *w, const Value *b, int stride
     return 1;
 }
 
-Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups) {
+/* the sparse kernels run for a pattern where they pay (or always / never, see
+ * sei_sparse_kernels); the references always take the dense path on the masked weights */
+static const SparseIndex *use_sparse(const SparseIndex *si, int pays) {
+    if (!si || sei_kernels_ref || !sei_sparse_kernels) return NULL;
+    return sei_sparse_kernels == 2 || pays ? si : NULL;
+}
+
+Value *ag_conv2d_sparse(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups,
+                        const SparseIndex *si) {
     Conv2dParams p;
     if (!conv_check(x, w, b, stride, pad, groups, &p)) return NULL;
+    si = groups == 1 && si ? use_sparse(si, conv2d_sparse_pays(&p, si)) : NULL;
     Value *out = OUT4(t, p.N, p.OC, p.OH, p.OW);
-    float *scratch = out ? workspace(t, conv2d_workspace(&p)) : NULL;
+    float *scratch = out ? workspace(t, si ? conv2d_sparse_workspace(&p, si) : conv2d_workspace(&p)) : NULL;
     if (!scratch) return NULL;
     PROF_BEGIN(t);
-    conv2d_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p, scratch);
+    if (si) conv2d_sparse_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, NULL, &p, si, scratch);
+    else conv2d_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p, scratch);
     PROF_END(t, OP_CONV2D);
     Node *n = record(t, OP_CONV2D, out, x, w, b);
-    if (n) n->p.conv = p;
+    if (n) n->p.conv = p, n->si = si;
     return out;
+}
+
+Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups) {
+    return ag_conv2d_sparse(t, x, w, b, stride, pad, groups, NULL);
 }
 
 Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
                          int groups, const float *running_mean, const float *running_var,
-                         const Value *gamma, const Value *beta, float eps, int relu) {
+                         const Value *gamma, const Value *beta, float eps, int relu,
+                         const SparseIndex *si) {
     if (t->recording) {
         sei_fail(SEI_ERR_ARG, "conv2d+batchnorm fusion is for inference only");
         return NULL;
@@ -150,13 +165,18 @@ Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int 
     }
     Value *out = OUT4(t, p.N, p.OC, p.OH, p.OW);
     float *alpha = arena_floats(&t->arena, (size_t)p.OC), *shift = arena_floats(&t->arena, (size_t)p.OC);
-    float *scratch = out && alpha && shift ? workspace(t, conv2d_workspace(&p)) : NULL;
+    si = groups == 1 && si ? use_sparse(si, conv2d_sparse_pays(&p, si)) : NULL;
+    float *scratch = out && alpha && shift
+                         ? workspace(t, si ? conv2d_sparse_workspace(&p, si) : conv2d_workspace(&p)) : NULL;
     if (!scratch) return NULL;
     batchnorm_eval_affine(alpha, shift, running_mean, running_var, gamma ? gamma->t.data : NULL,
                           beta ? beta->t.data : NULL, p.OC, eps);
     ConvEpilogue ep = {alpha, shift, relu};
     PROF_BEGIN(t);
-    conv2d_forward_fused(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &ep, &p, scratch);
+    if (si)
+        conv2d_sparse_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &ep, &p, si, scratch);
+    else
+        conv2d_forward_fused(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &ep, &p, scratch);
     PROF_END(t, OP_CONV2D);
     return out;
 }
@@ -188,7 +208,9 @@ Value *ag_conv_transpose2d(Tape *t, Value *x, Value *w, Value *b, int stride, in
     return out;
 }
 
-Value *ag_linear(Tape *t, Value *x, Value *w, Value *b) {
+Value *ag_linear(Tape *t, Value *x, Value *w, Value *b) { return ag_linear_sparse(t, x, w, b, NULL); }
+
+Value *ag_linear_sparse(Tape *t, Value *x, Value *w, Value *b, const SparseIndex *si) {
     int N = x->t.ndim ? x->t.shape[0] : 0;
     int I = N ? (int)(tensor_numel(&x->t) / (size_t)N) : 0;
     if (x->t.ndim != 2 || w->t.ndim != 2 || w->t.shape[1] != I ||
@@ -201,11 +223,15 @@ Value *ag_linear(Tape *t, Value *x, Value *w, Value *b) {
     LinearParams p = {N, I, w->t.shape[0]};
     Value *out = tape_value(t, 2, (int[]){N, p.O});
     if (!out) return NULL;
+    si = si ? use_sparse(si, linear_sparse_pays(&p, si)) : NULL;
+    float *scratch = si ? workspace(t, linear_sparse_workspace(&p, si)) : NULL;
+    if (si && !scratch) return NULL;
     PROF_BEGIN(t);
-    linear_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p);
+    if (si) linear_sparse_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p, si, scratch);
+    else linear_forward(out->t.data, x->t.data, w->t.data, b ? b->t.data : NULL, &p);
     PROF_END(t, OP_LINEAR);
     Node *n = record(t, OP_LINEAR, out, x, w, b);
-    if (n) n->p.lin = p;
+    if (n) n->p.lin = p, n->si = si;
     return out;
 }
 

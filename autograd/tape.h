@@ -41,6 +41,7 @@ typedef struct Node {
     Value *in[3];       /* op inputs (x, weight, bias / a, b); unused are NULL */
     Value *out;
     void *saved;        /* argmax (int32), dropout mask (u8), BN mean, CE probs, CE labels */
+    const SparseIndex *si; /* conv / linear with predefined-sparse weights: their pattern */
     float *saved2;      /* BN rstd */
     union {
         Conv2dParams conv;
@@ -92,6 +93,11 @@ Value *ag_conv2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int
 Value *ag_conv_transpose2d(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
                            int output_pad, int groups);
 Value *ag_linear(Tape *t, Value *x, Value *w, Value *b);
+/* the same for weights with a predefined-sparse pattern si (NULL: dense): the sparse kernels
+ * run unless sei_sparse_kernels is 0 or the references are selected */
+Value *ag_conv2d_sparse(Tape *t, Value *x, Value *w, Value *b, int stride, int pad, int groups,
+                        const SparseIndex *si);
+Value *ag_linear_sparse(Tape *t, Value *x, Value *w, Value *b, const SparseIndex *si);
 Value *ag_relu(Tape *t, Value *x, int inplace);
 Value *ag_maxpool2d(Tape *t, Value *x, int k, int stride, int pad, int ceil_mode);
 Value *ag_avgpool2d(Tape *t, Value *x, int k, int stride, int pad, int ceil_mode,
@@ -106,7 +112,8 @@ Value *ag_add(Tape *t, Value *a, Value *b);
  * relu(a + b). Results are bit-identical to the separate ops. */
 Value *ag_conv2d_bn_eval(Tape *t, Value *x, Value *w, Value *b, int stride, int pad,
                          int groups, const float *running_mean, const float *running_var,
-                         const Value *gamma, const Value *beta, float eps, int relu);
+                         const Value *gamma, const Value *beta, float eps, int relu,
+                         const SparseIndex *si);
 Value *ag_add_relu_eval(Tape *t, Value *a, Value *b);
 Value *ag_flatten(Tape *t, Value *x);
 Value *ag_dropout(Tape *t, Value *x, float p);

@@ -34,6 +34,7 @@
 #include "engine/clock.h"
 #include "autograd/optim.h"
 #include "cli/common.h"
+#include "nets/sparsity.h"
 #include "engine/threads.h"
 #include "kernels/gemm.h"
 #include "kernels/peak.h"
@@ -51,6 +52,9 @@ static Flag bench_flags[] = {
     {"trans-a", NULL, "with --gemm: A stored transposed, [K,M]", NULL, NULL, 0},
     {"trans-b", NULL, "with --gemm: B stored transposed, [N,K]", NULL, NULL, 0},
     {"peak", "GFLOPS", "with --gemm: the FMA peak to compare with (default: measure it)", NULL, NULL, 0},
+    {"density", "D", "predefined sparsity of the conv/linear layers (see sei train); SEI_DENSE=1 runs them on the dense kernels", "1", NULL, 0},
+    {"sparsity", "KIND", "with --density: channel or weight conv pattern", "channel", NULL, 0},
+    {"sparse-until", "CUT", "with --density: only the layers up to this cut point", NULL, NULL, 0},
 };
 
 static double peak_rss_mb(void) {
@@ -218,6 +222,21 @@ static int bench_net(Command *c, int iters, int warmup, int json) {
     const double macs = info[net.nlayers - 1].macs; /* per image */
     free(info);
     net_init(&net, 1);
+    float density = 1;
+    if (args_float(c, "density", 1e-6, 1, &density)) { net_free(&net); return 2; }
+    if (density < 1) {
+        const int kind = sparse_kind_parse(args_str(c, "sparsity"));
+        if (kind != SPARSE_CHANNEL && kind != SPARSE_WEIGHT) {
+            net_free(&net);
+            return cli_error(c->cmd, "--sparsity: '%s' is not channel or weight", args_str(c, "sparsity"));
+        }
+        SparseSpec sp = {.density = density, .conv_kind = (SparseKind)kind, .until = args_str(c, "sparse-until")};
+        if (net_sparsify(&net, &sp, 1) != SEI_OK) {
+            rc = cli_error(c->cmd, "%s", sei_last_error());
+            net_free(&net);
+            return rc;
+        }
+    }
 
     Rng r;
     rng_seed(&r, 2);

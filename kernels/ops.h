@@ -20,6 +20,10 @@
 #include "engine/rng.h"
 
 extern int sei_kernels_ref; /* 1: use the naive reference kernels everywhere */
+/* predefined-sparse layers: 0 always on the dense kernels (SEI_DENSE=1), 1 on the sparse
+ * kernels where they pay (default; conv2d_sparse_pays / linear_sparse_pays), 2 always on
+ * the sparse kernels (SEI_SPARSE=1) */
+extern int sei_sparse_kernels;
 
 /* ---------------------------------------------------------------- conv2d
  * in [N,C,H,W], w [OC, C/groups, KH, KW], b [OC] or NULL, out [N,OC,OH,OW]
@@ -170,5 +174,34 @@ size_t wire_bytes(size_t m, WireFormat f);
 float wire_int8_scale(const float *x, size_t m);
 const char *wire_name(WireFormat f);
 int wire_parse(const char *s); /* "fp32" | "fp16" | "int8" -> WireFormat, -1 if neither */
+
+
+/* ---------------------------------------------------------------- predefined-sparse layers
+ * Conv and linear layers whose weights keep only the entries a fixed pattern lists
+ * (nets/sparsity.h): w stays dense-shaped with the rest zero, and these kernels read and
+ * write the kept entries only (sparse.c). The pattern: per_row ascending columns per row
+ * (output channel / feature) in index[row * per_row ..]. SPARSE_IDX_CHANNEL (conv): columns
+ * are input channels, rows in `groups` contiguous groups sharing one list; SPARSE_IDX_WEIGHT:
+ * columns are a conv row's C*KH*KW weights, or a linear row's inputs. Same semantics as
+ * conv2d_forward / linear_forward on the masked weights (ep: the fused eval epilogue or NULL);
+ * backward accumulates like every op. Scratch: conv2d_sparse_workspace /
+ * linear_sparse_workspace floats. */
+typedef enum { SPARSE_IDX_CHANNEL = 1, SPARSE_IDX_WEIGHT = 2 } SparseIdxKind;
+typedef struct { int kind, per_row, groups; const int32_t *index; } SparseIndex;
+/* whether the sparse kernel is expected to beat the dense one on the masked weights (from
+ * measurements on AVX-512, 2 threads, see sparse.c) */
+int conv2d_sparse_pays(const Conv2dParams *p, const SparseIndex *s);
+int linear_sparse_pays(const LinearParams *p, const SparseIndex *s);
+size_t conv2d_sparse_workspace(const Conv2dParams *p, const SparseIndex *s);
+void conv2d_sparse_forward(float *out, const float *in, const float *w, const float *b,
+                           const ConvEpilogue *ep, const Conv2dParams *p, const SparseIndex *s,
+                           float *ws);
+void conv2d_sparse_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                            const float *w, const Conv2dParams *p, const SparseIndex *s, float *ws);
+size_t linear_sparse_workspace(const LinearParams *p, const SparseIndex *s);
+void linear_sparse_forward(float *out, const float *in, const float *w, const float *b,
+                           const LinearParams *p, const SparseIndex *s, float *ws);
+void linear_sparse_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                            const float *w, const LinearParams *p, const SparseIndex *s, float *ws);
 
 #endif

@@ -266,13 +266,17 @@ int net_find_layer(const Net *net, const char *path) {
 }
 
 static Value *PV(Net *net, int idx) { return idx >= 0 ? &net->params[idx].v : NULL; }
+/* the predefined-sparse pattern of a weight, for the sparse kernels (NULL: dense) */
+static const SparseIndex *SI(const Net *net, int idx) {
+    return idx >= 0 && net->params[idx].sp ? &net->params[idx].sp->kidx : NULL;
+}
 
 /* inference: conv + its batch norm (+ ReLU) as one fused op */
 static Value *conv_bn(Net *net, Tape *t, const Layer *conv, const Layer *bn, Value *x, int relu) {
     return ag_conv2d_bn_eval(t, x, PV(net, conv->w), PV(net, conv->b), conv->stride, conv->pad,
                              conv->groups, net->params[bn->rm].v.t.data,
                              net->params[bn->rv].v.t.data, PV(net, bn->w), PV(net, bn->b),
-                             bn->eps, relu);
+                             bn->eps, relu, SI(net, conv->w));
 }
 
 static int fusing(const Tape *t) {
@@ -282,7 +286,7 @@ static int fusing(const Tape *t) {
 static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace_ok) {
     switch (l->kind) {
     case L_CONV:
-        return ag_conv2d(t, x, PV(net, l->w), PV(net, l->b), l->stride, l->pad, l->groups);
+        return ag_conv2d_sparse(t, x, PV(net, l->w), PV(net, l->b), l->stride, l->pad, l->groups, SI(net, l->w));
     case L_BN: {
         if (x->t.ndim == 4 && x->t.shape[1] != l->out_c) {
             sei_fail(SEI_ERR_SHAPE, "%s: input has %d channels, expected %d", l->path,
@@ -307,7 +311,7 @@ static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace
     case L_FLATTEN:
         return ag_flatten(t, x);
     case L_LINEAR:
-        return ag_linear(t, x, PV(net, l->w), PV(net, l->b));
+        return ag_linear_sparse(t, x, PV(net, l->w), PV(net, l->b), SI(net, l->w));
     case L_DROPOUT:
         return ag_dropout(t, x, l->p);
     case L_CONVT:

@@ -139,6 +139,8 @@ sei_status net_set_pattern(Net *net, int idx, SparsePattern *sp) {
     if (!mask) { sparse_free(sp); free(sp); return SEI_ERR_NOMEM; }
     sparse_fill_mask(sp, mask);
     for (size_t i = 0; i < n; i++) p->v.t.data[i] *= mask[i];
+    sp->kidx = (SparseIndex){sp->kind == SPARSE_CHANNEL ? SPARSE_IDX_CHANNEL : SPARSE_IDX_WEIGHT, sp->per_row,
+                             sp->groups, sp->index};
     sei_free(p->mask);
     if (p->sp) { sparse_free(p->sp); free(p->sp); }
     p->mask = mask;

@@ -19,6 +19,7 @@
 #define SEI_SPARSITY_H
 #include <stdint.h>
 #include "engine/rng.h"
+#include "kernels/ops.h"
 #include "nets/net.h"
 
 typedef enum { SPARSE_NONE, SPARSE_CHANNEL, SPARSE_WEIGHT, SPARSE_BIREGULAR } SparseKind;
@@ -29,6 +30,7 @@ typedef struct SparsePattern {
     int ksize;          /* values per kept entry: k*k for SPARSE_CHANNEL, else 1 */
     int groups;         /* SPARSE_CHANNEL: G */
     int32_t *index;     /* [rows * per_row] */
+    SparseIndex kidx;   /* the kernels' view of it (kernels/ops.h), set by net_set_pattern */
 } SparsePattern;
 
 const char *sparse_kind_name(SparseKind k);   /* "channel", "weight", "biregular" */

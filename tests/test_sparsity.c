@@ -202,9 +202,70 @@ static void test_spec(void) {
     remove(path);
 }
 
+/* the tape runs the sparse kernels for patterned layers (forced) and gets what the dense
+ * kernels get on the masked weights: logits, loss, input and weight gradients */
+static void test_tape_sparse_vs_dense(void) {
+    const SparseKind kinds[2] = {SPARSE_CHANNEL, SPARSE_WEIGHT};
+    for (int kk = 0; kk < 2; kk++) {
+        Net n;
+        net_create(&n, "vgg16_bn", 5, 1, 0.125f);
+        net_init(&n, 4);
+        SparseSpec spec = {.density = 0.5, .conv_kind = kinds[kk]};
+        EXPECT(net_sparsify(&n, &spec, 2) == SEI_OK, "%s", sei_last_error());
+        float *x = malloc(sizeof(float) * 3 * 32 * 32);
+        Rng r;
+        rng_seed(&r, 9);
+        for (int i = 0; i < 3 * 32 * 32; i++) x[i] = rng_normal(&r);
+        int32_t y[3] = {1, 4, 0};
+        float *res[2][3] = {{0}};
+        size_t nlog = 0, ngrad = 0;
+        for (int mode = 0; mode < 2; mode++) {
+            sei_sparse_kernels = mode ? 2 : 0;
+            Tape t;
+            tape_init(&t, 1, 1, 0, 1);
+            EXPECT(net_zero_grad(&n) == SEI_OK, "grads");
+            Tensor xt = {.ndim = 4, .shape = {3, 1, 32, 32}, .data = x};
+            Value *in = tape_wrap(&t, &xt, 1);
+            Value *logits = net_forward(&n, &t, in, 0, n.nlayers, NULL);
+            Value *loss = logits ? ag_softmax_ce(&t, logits, y) : NULL;
+            EXPECT(loss && tape_backward(&t, loss, NULL) == SEI_OK, "%s", sei_last_error());
+            if (!loss) { tape_free(&t); continue; }
+            nlog = tensor_numel(&logits->t);
+            res[mode][0] = malloc(nlog * sizeof(float));
+            memcpy(res[mode][0], logits->t.data, nlog * sizeof(float));
+            res[mode][1] = malloc(3 * 1024 * sizeof(float));
+            memcpy(res[mode][1], in->grad, 3 * 1024 * sizeof(float));
+            ngrad = 0;
+            for (int i = 0; i < n.nparams; i++) if (n.params[i].v.grad) ngrad += tensor_numel(&n.params[i].v.t);
+            res[mode][2] = malloc(ngrad * sizeof(float));
+            size_t off = 0;
+            for (int i = 0; i < n.nparams; i++)
+                if (n.params[i].v.grad) { /* kept entries: the dense path also grades dropped ones */
+                    const size_t m = tensor_numel(&n.params[i].v.t);
+                    for (size_t k = 0; k < m; k++)
+                        res[mode][2][off + k] = n.params[i].v.grad[k] * (n.params[i].mask ? n.params[i].mask[k] : 1.0f);
+                    off += m;
+                }
+            tape_free(&t);
+        }
+        sei_sparse_kernels = 1;
+        if (res[0][0] && res[1][0]) {
+            double e0 = rel_err(res[1][0], res[0][0], nlog, 1e-3), e1 = rel_err(res[1][1], res[0][1], 3 * 1024, 1e-3);
+            double e2 = rel_err(res[1][2], res[0][2], ngrad, 1e-3);
+            EXPECT(e0 < 1e-4 && e1 < 1e-3 && e2 < 1e-3, "%s: logits %.3g, input grad %.3g, weight grads %.3g",
+                   sparse_kind_name(kinds[kk]), e0, e1, e2);
+        }
+        for (int m = 0; m < 2; m++)
+            for (int k = 0; k < 3; k++) free(res[m][k]);
+        free(x);
+        net_free(&n);
+    }
+}
+
 int main(void) {
     RUN(test_patterns);
     RUN(test_train_and_store);
     RUN(test_spec);
+    RUN(test_tape_sparse_vs_dense);
     return test_summary();
 }
