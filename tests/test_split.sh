@@ -6,6 +6,7 @@
 # compute exactly what the whole one does; bad input fails with one line.
 #   sh tests/test_split.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 ok() { echo "ok $1"; }
@@ -49,13 +50,7 @@ fi
 KR="$RT --epochs 3 --freeze head --data shapes:1000"   # epochs long enough to kill in between
 "$sei" retrain $KR --out "$tmp/full" >/dev/null 2>&1
 "$sei" retrain $KR --out "$tmp/k" >/dev/null 2>&1 &
-pid=$!
-i=0
-lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-while [ $i -lt 600 ] && { [ "$(lines "$tmp/k/log.csv")" -lt 2 ] || ! [ -f "$tmp/k/last.safetensors" ]; }; do
-    sleep 0.05; i=$((i + 1))
-done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+kill_after_first_epoch $! "$tmp/k"
 killed_at=$(lines "$tmp/k/log.csv")
 if [ "$killed_at" -ge 4 ]; then
     fail retrain_resume_after_kill_identical "the run finished before it was killed"

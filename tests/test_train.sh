@@ -6,6 +6,7 @@
 # with a clear message, and bad input fails with one line and writes nothing.
 #   sh tests/test_train.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 status=0
 ok() { echo "ok $1"; }
@@ -47,13 +48,7 @@ fi
 # 3. kill -9 during the run (after the first epoch's checkpoint), resume, compare
 "$sei" train $NET --epochs 4 --seed 5 --out "$tmp/full" >/dev/null 2>&1
 "$sei" train $NET --epochs 4 --seed 5 --out "$tmp/k" >/dev/null 2>&1 &
-pid=$!
-i=0
-lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-while [ $i -lt 600 ] && { [ "$(lines "$tmp/k/log.csv")" -lt 2 ] || ! [ -f "$tmp/k/last.safetensors" ]; }; do
-    sleep 0.05; i=$((i + 1))
-done
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+kill_after_first_epoch $! "$tmp/k"
 if "$sei" eval --weights "$tmp/k/last.safetensors" --threads 2 >/dev/null 2>"$tmp/k.err"; then
     ok checkpoint_loadable_after_kill
 else
