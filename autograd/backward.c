@@ -165,7 +165,7 @@ static sei_status backward_node(Tape *t, Node *n) {
         if (dx) dropout_backward(dx, dout, n->saved, n->p.ew.n, n->p.ew.p);
         break;
     case OP_SOFTMAX_CE:
-        if (dx) softmax_ce_backward(dx, dout[0], n->saved, (const int32_t *)n->saved2,
+        if (dx) softmax_ce_backward(dx, dout[0] * n->p.ce.w, n->saved, (const int32_t *)n->saved2,
                                     n->p.ce.N, n->p.ce.K);
         break;
     case OP_COUNT:

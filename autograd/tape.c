@@ -409,6 +409,10 @@ Value *ag_wire(Tape *t, Value *x, WireFormat f) {
 }
 
 Value *ag_softmax_ce(Tape *t, Value *logits, const int32_t *labels) {
+    return ag_softmax_ce_weighted(t, logits, labels, 1.0f);
+}
+
+Value *ag_softmax_ce_weighted(Tape *t, Value *logits, const int32_t *labels, float w) {
     if (logits->t.ndim != 2) {
         char b[64];
         sei_fail(SEI_ERR_SHAPE, "cross-entropy: logits %s, expected [N,K]",
@@ -425,8 +429,8 @@ Value *ag_softmax_ce(Tape *t, Value *logits, const int32_t *labels) {
     int32_t *lab = arena_alloc(&t->arena, (size_t)N * sizeof(int32_t));
     if (!out || !probs || !lab) return NULL;
     memcpy(lab, labels, (size_t)N * sizeof(int32_t));
-    out->t.data[0] = softmax_ce_forward(probs, logits->t.data, lab, N, K);
+    out->t.data[0] = w * softmax_ce_forward(probs, logits->t.data, lab, N, K);
     Node *n = record(t, OP_SOFTMAX_CE, out, logits, NULL, NULL);
-    if (n) { n->p.ce.N = N; n->p.ce.K = K; n->saved = probs; n->saved2 = (float *)lab; }
+    if (n) { n->p.ce.N = N; n->p.ce.K = K; n->p.ce.w = w; n->saved = probs; n->saved2 = (float *)lab; }
     return out;
 }

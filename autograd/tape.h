@@ -51,7 +51,7 @@ typedef struct Node {
         AdaptivePoolParams apool;
         BatchNormParams bn;
         struct { size_t n; float p; } ew;
-        struct { int N, K; } ce;
+        struct { int N, K; float w; } ce;
     } p;
 } Node;
 
@@ -122,5 +122,7 @@ Value *ag_dropout(Tape *t, Value *x, float p);
 Value *ag_wire(Tape *t, Value *x, WireFormat f);
 /* mean cross-entropy of logits [N,K] against labels [N] (copied); a scalar Value */
 Value *ag_softmax_ce(Tape *t, Value *logits, const int32_t *labels);
+/* the same times w (a term of a weighted sum of losses, e.g. early exits) */
+Value *ag_softmax_ce_weighted(Tape *t, Value *logits, const int32_t *labels, float w);
 
 #endif

@@ -37,8 +37,6 @@ int cmd_eval(int argc, char **argv) {
     if (cli_setup(&c)) return 2;
     const char *wpath = args_str(&c, "weights"), *split = args_str(&c, "split");
     if (!wpath) return cli_error(c.cmd, "--weights is required");
-    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
-        return cli_error(c.cmd, "--split: '%s' is not train, val or test", split);
     int batch = 256;
     if (args_int(&c, "batch", 1, 65536, &batch)) return 2;
     StFile w;
@@ -50,17 +48,7 @@ int cmd_eval(int argc, char **argv) {
     if (rc) { st_close(&w); return rc; }
     DataConfig dc;
     BatchConfig bc = {.batch = batch};
-    if ((rc = cli_eval_normalize(&c, &w, bc.mean, bc.std))) goto out;
-    if ((rc = cli_data_config(&c, &dc, &w, net.in_ch))) goto out;
-    data_subset_for_net(&dc, net.classes);
-    if (data_load(&d, &dc, split) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto out; }
-    int nsize, nch;
-    data_native(dc.spec, &nsize, &nch);
-    bc.size = dc.size ? dc.size : nsize;
-    if (d.nclasses > net.classes) {
-        rc = cli_error(c.cmd, "the data has %d classes, the network only %d", d.nclasses, net.classes);
-        goto out;
-    }
+    if ((rc = cli_eval_data(&c, &net, &w, split, &dc, &d, &bc))) goto out;
     double t0 = sei_now();
     if (evaluate(&net, &d, &bc, &r) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); goto out; }
     double secs = sei_now() - t0;

@@ -89,19 +89,11 @@ static int run_input(Command *c, Net *net, Importance *im, Tape *t, int batch, i
 static int run_data(Command *c, Net *net, const StFile *w, Importance *im, Tape *t, int batch,
                     int pred, int *side, char names[][DS_NAME_LEN]) {
     const char *split = args_str(c, "split");
-    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
-        return cli_error(c->cmd, "--split: '%s' is not train, val or test", split);
     BatchConfig bc = {.batch = batch};
     DataConfig dc;
-    int rc = cli_eval_normalize(c, w, bc.mean, bc.std);
-    if (!rc) rc = cli_data_config(c, &dc, w, net->in_ch);
-    if (rc) return rc;
-    data_subset_for_net(&dc, net->classes); /* score each image on its own class */
     Dataset d = {0};
-    if (data_load(&d, &dc, split) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
-    int nsize, nch;
-    data_native(dc.spec, &nsize, &nch);
-    bc.size = dc.size ? dc.size : nsize;
+    int rc = cli_eval_data(c, net, w, split, &dc, &d, &bc);
+    if (rc) { ds_free(&d); return rc; }
     *side = bc.size;
     for (int k = 0; k < d.nclasses && k < net->classes; k++)
         if (d.class_names) snprintf(names[k], DS_NAME_LEN, "%s", d.class_names[k]);

@@ -59,7 +59,7 @@ static void print_row(const char *name, const char *kind, const Row *r) {
 
 static const char *kind_of(const Net *net, const Layer *l) {
     static const char *const k[] = {"conv", "bn", "relu", "maxpool", "avgpool", "flatten", "linear",
-                                    "dropout", "bottleneck", "convT", "wire"};
+                                    "dropout", "bottleneck", "convT", "wire", "exit"};
     if ((l->kind == L_CONV || l->kind == L_LINEAR) && l->w >= 0 && net->params[l->w].sp)
         return sparse_kind_name(net->params[l->w].sp->kind);
     return (unsigned)l->kind < sizeof k / sizeof k[0] ? k[l->kind] : "?";
@@ -106,6 +106,8 @@ int cmd_info(int argc, char **argv) {
             goto out;
         }
     }
+    const int cut_layer = cut;
+    while (cut >= 0 && cut + 1 < net.nlayers && net.layers[cut + 1].kind == L_EXIT) cut++; /* exits: device side */
     printf("%s (%s), %d classes, %d input channels, %dx%d, width %g%s%s\n", wpath, net.name, net.classes,
            net.in_ch, size, size, net.width_mult, part.head >= 0 ? (part.head ? ", device part" : ", server part") : "",
            part.head >= 0 ? "" : "");
@@ -121,6 +123,17 @@ int cmd_info(int argc, char **argv) {
                 const Layer *sl = &l->sub[s];
                 double m = 0;
                 if (sl->kind == L_CONV) m = s == 0 ? conv_macs(sl, ih, ih) : conv_macs(sl, oh, ow);
+                add_layer(r, &net, sl, m);
+            }
+        } else if (l->kind == L_EXIT) { /* its branch, at the cut's resolution */
+            int h = oh, w = ow;
+            for (int s = 0; s < l->nsub; s++) {
+                const Layer *sl = &l->sub[s];
+                double m = 0;
+                if (sl->kind == L_CONV) {
+                    h = (h + 2 * sl->pad - sl->k) / sl->stride + 1, w = (w + 2 * sl->pad - sl->k) / sl->stride + 1;
+                    m = conv_macs(sl, h, w);
+                } else if (sl->kind == L_LINEAR) m = (double)sl->in_c * sl->out_c;
                 add_layer(r, &net, sl, m);
             }
         } else if (l->kind == L_CONV) {
@@ -143,7 +156,7 @@ int cmd_info(int argc, char **argv) {
     printf("\n");
     if (cut >= 0 && part.head < 0) {
         char name[SEI_NAME_LEN + 16];
-        snprintf(name, sizeof name, "device (..%s)", net.layers[cut].path);
+        snprintf(name, sizeof name, "device (..%s)", net.layers[cut_layer].path);
         print_row(name, "part", &dev);
         print_row("server", "part", &srv);
     }

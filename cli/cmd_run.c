@@ -3,7 +3,7 @@
  * forward:  input [N,C,H,W] -> logits [N,K], eval mode (BN running stats, no dropout); with
  *           a part of a split network (sei split) the part's layers only: a device part
  *           writes 'output' (the activation at the cut), a server part reads 'input' or
- *           'output' and writes 'logits'.
+ *           'output' and writes 'logits'. Early exits on the way add 'logits.exits.K'.
  * backward: also labels [N]; writes loss (mean cross-entropy), grad.input and
  *           grad.<param> for every parameter, with BN in training mode (batch statistics)
  *           and dropout disabled. */
@@ -105,6 +105,12 @@ static int run(int argc, char **argv, int backward) {
     if (!backward) { /* a device part's output is what crosses the cut */
         snprintf(logits->t.name, sizeof logits->t.name, "%s", part.head == 1 ? "output" : "logits");
         s = st_add_tensor(&w, &logits->t);
+        for (int i = part.from; i < part.to && !s; i++) /* early exits on the way: their logits too */
+            if (net.layers[i].kind == L_EXIT && net.exit_out[net.layers[i].exit]) {
+                Value *e = net.exit_out[net.layers[i].exit];
+                snprintf(e->t.name, sizeof e->t.name, "logits.%.80s", net.layers[i].path);
+                s = st_add_tensor(&w, &e->t);
+            }
     } else {
         Value *loss = ag_softmax_ce(&t, logits, labels);
         if (!loss || tape_backward(&t, loss, NULL) != SEI_OK) {

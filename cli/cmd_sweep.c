@@ -49,15 +49,9 @@ static double test_accuracy(Command *c, const char *path) {
     Dataset d = {0};
     EvalResult r = {0};
     BatchConfig bc = {.batch = 256};
-    if (!cli_eval_normalize(c, &f, bc.mean, bc.std) && !cli_data_config(c, &dc, &f, net.in_ch)) {
-        data_subset_for_net(&dc, net.classes);
-        int nsize, nch;
-        data_native(dc.spec, &nsize, &nch);
-        bc.size = dc.size ? dc.size : nsize;
-        if (data_load(&d, &dc, "test") != SEI_OK || evaluate(&net, &d, &bc, &r) != SEI_OK)
-            cli_error(c->cmd, "%s", sei_last_error());
-        else
-            acc = r.accuracy;
+    if (!cli_eval_data(c, &net, &f, "test", &dc, &d, &bc)) {
+        if (evaluate(&net, &d, &bc, &r) != SEI_OK) cli_error(c->cmd, "%s", sei_last_error());
+        else acc = r.accuracy;
     }
     free(r.confusion);
     ds_free(&d);

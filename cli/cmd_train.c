@@ -20,6 +20,7 @@
 #include "nets/weights.h"
 #include "nets/sparsity.h"
 #include "split/bottleneck.h"
+#include "split/exits.h"
 
 static Flag train_flags[] = {
     NET_FLAGS,
@@ -48,7 +49,11 @@ static Flag train_flags[] = {
     {"ratio", "R", "with --split-at: the encoder divides the channels by R", "4", NULL, 0},
     {"stride", "S", "with --split-at: the encoder's spatial stride", "1", NULL, 0},
     {"wire", "FMT", "with --split-at: what crosses the cut: fp32, fp16 or int8 (per-image scale)", "fp32", NULL, 0},
-    {"freeze", "WHAT", "with --split-at: none, head (layers up to the cut) or backbone (all but the bottleneck)", "none", NULL, 0},
+    {"freeze", "WHAT", "none, head (with --split-at: the layers up to the cut) or backbone (all but the new bottleneck and exits)", "none", NULL, 0},
+    {"exit-at", "CUT[,CUT]", "attach early-exit branches at these cut points (device side; see sei exits)", NULL, NULL, 0},
+    {"exit-weight", "W", "with exits: the loss is the final cross-entropy + W x each exit's", "1", NULL, 0},
+    {"exit-convs", "N", "conv-BN-ReLU blocks per exit branch before its pool and linear layer (0..8)", "1", NULL, 0},
+    {"exit-channels", "C", "their width (0: the cut's channel count)", "0", NULL, 0},
     {"density", "D", "predefined sparsity: keep this share of the weights of every conv/linear layer but the first conv and the last linear (1: dense)", "1", NULL, 0},
     {"sparsity", "KIND", "conv pattern: channel (whole kernels, runs as a grouped conv) or weight (unstructured); linear layers are bi-regular", "channel", NULL, 0},
     {"sparse-until", "CUT", "make only the layers up to this cut point sparse (the device part)", NULL, NULL, 0},
@@ -67,6 +72,8 @@ typedef struct {
     DataConfig dc;
     int epochs, start_epoch, have_opt, have_tape, have_batcher, size;
     int split;                /* a bottleneck was inserted (--split-at) */
+    ExitCfg xcfg;             /* every exit of the network (from --init's metadata, then --exit-at) */
+    float exit_weight;
     BottleneckCfg bcfg;
     BottleneckInfo binfo;
     float best_acc;
@@ -167,7 +174,9 @@ static int save(Command *c, Run *r, const char *name, int epoch, const EvalResul
     char bufs[2][16];
     memcpy(k2, keys, sizeof keys);
     memcpy(v2, vals, sizeof vals);
-    const int n2 = nk + (r->split ? bottleneck_meta(&r->bcfg, k2 + nk, v2 + nk, bufs) : 0);
+    int n2 = nk + (r->split ? bottleneck_meta(&r->bcfg, k2 + nk, v2 + nk, bufs) : 0);
+    char xbuf[NET_MAX_EXITS * SEI_NAME_LEN + 40];
+    if (r->xcfg.n) n2 += exits_meta(&r->xcfg, k2 + n2, v2 + n2, xbuf);
     if (checkpoint_save(&r->net, &r->opt, path, n2, k2, v2) != SEI_OK)
         return cli_error(c->cmd, "%s", sei_last_error());
     return 0;
@@ -202,7 +211,7 @@ static int train_epochs(Command *c, Run *r, int quiet) {
             r->opt.cfg.lr = schedule_lr(&r->sched, step);
             double loss;
             int correct;
-            sei_status s = train_step(&r->net, &r->tape, &r->opt, x, y, n, r->size, &loss, &correct);
+            sei_status s = train_step(&r->net, &r->tape, &r->opt, x, y, n, r->size, r->exit_weight, &loss, &correct);
             if (s && tty) fputc('\n', stderr);
             if (s == SEI_ERR_NUMERIC)
                 return cli_error(c->cmd, "training diverged in epoch %d, batch %d: %s (learning rate %g); "
@@ -224,8 +233,12 @@ static int train_epochs(Command *c, Run *r, int quiet) {
         if (have_val && evaluate(&r->net, &r->val, &r->ec, &val) != SEI_OK)
             return cli_error(c->cmd, "%s", sei_last_error());
         double tl = seen ? loss_sum / seen : 0, ta = seen ? (double)right / seen : 0;
-        int better = have_val && val.accuracy > r->best_acc;
-        if (better) r->best_acc = (float)val.accuracy;
+        /* with exits, the best epoch is the one with the best mean accuracy over all classifiers */
+        double score = val.accuracy;
+        for (int k = 0; k < val.nexits; k++) score += val.exit_accuracy[k];
+        score /= 1 + val.nexits;
+        int better = have_val && score > r->best_acc;
+        if (better) r->best_acc = (float)score;
         FILE *f = fopen(logp, "a");
         if (!f) return cli_error(c->cmd, "cannot append to %s: %s", logp, strerror(errno));
         fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f\n", e + 1, schedule_lr(&r->sched, r->opt.step - 1),
@@ -236,7 +249,11 @@ static int train_epochs(Command *c, Run *r, int quiet) {
         if ((better || (!have_val && e == r->epochs - 1)) && save(c, r, "best", e + 1, have_val ? &val : NULL)) return 2;
         if (save(c, r, "last", e + 1, have_val ? &val : NULL)) return 2;
         printf("epoch %d/%d  train loss %.4f acc %.2f%%", e + 1, r->epochs, tl, 100 * ta);
-        if (have_val) printf("  val loss %.4f acc %.2f%%%s", val.loss, 100 * val.accuracy, better ? " (best)" : "");
+        if (have_val) {
+            printf("  val loss %.4f acc %.2f%%", val.loss, 100 * val.accuracy);
+            for (int k = 0; k < val.nexits; k++) printf("  exit %s %.2f%%", r->xcfg.at[k], 100 * val.exit_accuracy[k]);
+            printf("%s", better ? " (best)" : "");
+        }
         printf("  %.1f img/s  %.1f s\n", seen / secs, secs);
         fflush(stdout);
         free(val.confusion);
@@ -299,9 +316,9 @@ static int setup(Command *c, Run *r, const StFile *resume) {
     const char *init = args_str(c, "init"), *at = args_str(c, "split-at"), *fz = args_str(c, "freeze");
     if (strcmp(fz, "none") && strcmp(fz, "head") && strcmp(fz, "backbone"))
         return cli_error(c->cmd, "--freeze: '%s' is not none, head or backbone", fz);
-    if (!at && (strcmp(fz, "none") || args_flag(c, "bottleneck")->set || args_flag(c, "wire")->set ||
-                args_flag(c, "ratio")->set || args_flag(c, "stride")->set))
-        return cli_error(c->cmd, "--bottleneck, --ratio, --stride, --wire and --freeze need --split-at CUT");
+    if (!at && (args_flag(c, "bottleneck")->set || args_flag(c, "wire")->set ||
+                args_flag(c, "ratio")->set || args_flag(c, "stride")->set || !strcmp(fz, "head")))
+        return cli_error(c->cmd, "--bottleneck, --ratio, --stride, --wire and --freeze head need --split-at CUT");
     if (at) {
         int ratio = 4, stride = 1;
         if (args_int(c, "ratio", 1, 1 << 16, &ratio) || args_int(c, "stride", 1, 64, &stride)) return 2;
@@ -311,18 +328,63 @@ static int setup(Command *c, Run *r, const StFile *resume) {
             return cli_error(c->cmd, "%s", sei_last_error());
         r->split = 1;
     }
+    /* early exits: a resumed run's from its checkpoint; else --init's, then the new ones */
+    int old_exits = 0;
+    if (args_float(c, "exit-weight", 0, 1000, &r->exit_weight) || args_int(c, "exit-convs", 0, 8, &r->xcfg.convs) ||
+        args_int(c, "exit-channels", 0, 1 << 16, &r->xcfg.channels))
+        return 2;
+    StFile initf;
+    int have_initf = 0;
+    if (!resume && init) {
+        if (st_open(&initf, init) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+        have_initf = 1;
+    }
+    const StFile *xsrc = resume ? resume : have_initf ? &initf : NULL;
+    ExitCfg had;
+    const int hx = xsrc ? exits_from_meta(xsrc, &had) : 0;
+    if (hx < 0) { if (have_initf) st_close(&initf); return cli_error(c->cmd, "%s", sei_last_error()); }
+    if (hx > 0) r->xcfg = had, old_exits = had.n;
+    if (!resume && args_str(c, "exit-at")) {
+        if (old_exits && (args_flag(c, "exit-convs")->set || args_flag(c, "exit-channels")->set) &&
+            (r->xcfg.convs != had.convs || r->xcfg.channels != had.channels)) {
+            if (have_initf) st_close(&initf);
+            return cli_error(c->cmd, "--exit-convs/--exit-channels differ from the exits %s already has", init);
+        }
+        if (exits_parse(&r->xcfg, args_str(c, "exit-at")) != SEI_OK) {
+            if (have_initf) st_close(&initf);
+            return cli_error(c->cmd, "%s", sei_last_error());
+        }
+    }
+    if (r->xcfg.n && exits_insert(&r->net, &r->xcfg, 0, r->size, r->seed) != SEI_OK) {
+        if (have_initf) st_close(&initf);
+        return cli_error(c->cmd, "%s", sei_last_error());
+    }
+    if (r->split && r->xcfg.n) { /* exits before the bottleneck moved its layers */
+        r->binfo.wire = net_find_layer(&r->net, "bottleneck.wire");
+        int f = r->binfo.wire;
+        while (f > 0 && !strncmp(r->net.layers[f - 1].path, "bottleneck.", 11)) f--;
+        r->binfo.first = f;
+    }
+    if (!strcmp(fz, "backbone") && !r->split && r->xcfg.n == old_exits) {
+        if (have_initf) st_close(&initf);
+        return cli_error(c->cmd, "--freeze backbone needs new layers to train (--split-at or --exit-at)");
+    }
     if (resume) {
         if (net_load_weights_from(&r->net, resume) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
     } else if (init) {
-        StFile f;
-        if (st_open(&f, init) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+        StFile f = initf;
         sei_status s;
-        if (r->split) { /* the network as it was; the bottleneck keeps its fresh initialisation */
-            unsigned char *mask = malloc((size_t)r->net.nparams);
-            if (!mask) { st_close(&f); return cli_error(c->cmd, "out of memory"); }
-            bottleneck_mask_others(&r->net, &r->binfo, mask);
+        if (r->split || r->xcfg.n > old_exits) { /* the network as it was; new layers keep their initialisation */
+            unsigned char *mask = malloc((size_t)r->net.nparams), *bm = malloc((size_t)r->net.nparams);
+            if (!mask || !bm) { free(mask); free(bm); st_close(&f); return cli_error(c->cmd, "out of memory"); }
+            exits_mask_before(&r->net, old_exits, mask);
+            if (r->split) {
+                bottleneck_mask_others(&r->net, &r->binfo, bm);
+                for (int i = 0; i < r->net.nparams; i++) mask[i] &= bm[i];
+            }
             s = net_load_weights_masked(&r->net, &f, mask);
             free(mask);
+            free(bm);
         } else {
             s = args_bool(c, "reset-head") ? net_load_weights_except_head(&r->net, &f)
                                            : net_load_weights_from(&r->net, &f);
@@ -348,10 +410,12 @@ static int setup(Command *c, Run *r, const StFile *resume) {
     } else if (!resume && args_flag(c, "sparse-until")->set) {
         return cli_error(c->cmd, "--sparse-until needs --density or --density-file");
     }
-    if (r->split && strcmp(fz, "none")) {
-        const BottleneckInfo *b = &r->binfo;
-        net_freeze(&r->net, 0, b->first, 1);
-        if (!strcmp(fz, "backbone")) net_freeze(&r->net, b->first + b->count, r->net.nlayers, 1);
+    if (strcmp(fz, "none")) { /* head: the layers up to the cut; backbone: all but the new bottleneck */
+        const int bf = r->split ? r->binfo.first : r->net.nlayers, bc = r->split ? r->binfo.count : 0;
+        net_freeze(&r->net, 0, bf, 1);
+        if (!strcmp(fz, "backbone")) net_freeze(&r->net, bf + bc, r->net.nlayers, 1);
+        for (int i = 0; i < r->net.nlayers; i++) /* new exits always train */
+            if (r->net.layers[i].kind == L_EXIT && r->net.layers[i].exit >= old_exits) net_freeze(&r->net, i, i + 1, 0);
     }
     LayerInfo *info = calloc((size_t)r->net.nlayers, sizeof *info);
     if (!info) return cli_error(c->cmd, "out of memory");

@@ -6,6 +6,7 @@
 #include "engine/threads.h"
 #include "nets/weights.h"
 #include "split/bottleneck.h"
+#include "split/exits.h"
 
 int cli_setup(Command *c) {
     int threads = 0;
@@ -44,6 +45,21 @@ int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part) {
     BottleneckInfo bi;
     int size = 0, hb = weights ? bottleneck_from_meta(weights, &bc, &size) : 0;
     if (hb < 0 || (hb > 0 && bottleneck_insert(net, &bc, size, 0, &bi) != SEI_OK)) {
+        net_free(net);
+        return cli_error(c->cmd, "%s", sei_last_error());
+    }
+    /* and its early exits */
+    ExitCfg ec;
+    int he = weights ? exits_from_meta(weights, &ec) : 0;
+    if (he > 0 && !size) {
+        const char *sz = st_meta(weights, "size");
+        size = sz ? atoi(sz) : 0;
+        if (size < 1) {
+            net_free(net);
+            return cli_error(c->cmd, "%s: exits but no input size in the metadata", weights->path);
+        }
+    }
+    if (he < 0 || (he > 0 && exits_insert(net, &ec, 0, size, 0) != SEI_OK)) {
         net_free(net);
         return cli_error(c->cmd, "%s", sei_last_error());
     }
@@ -139,5 +155,22 @@ int cli_eval_normalize(Command *c, const StFile *meta, float mean[3], float std[
     } else if (m && s && (cli_floats3(m, mean) < 1 || cli_floats3(s, std) < 1)) {
         return cli_error(c->cmd, "%s: bad mean/std metadata", meta->path);
     }
+    return 0;
+}
+
+int cli_eval_data(Command *c, const Net *net, const StFile *w, const char *split, DataConfig *dc,
+                  Dataset *d, BatchConfig *bc) {
+    if (strcmp(split, "train") && strcmp(split, "val") && strcmp(split, "test"))
+        return cli_error(c->cmd, "--split: '%s' is not train, val or test", split);
+    int rc = cli_eval_normalize(c, w, bc->mean, bc->std);
+    if (!rc) rc = cli_data_config(c, dc, w, net->in_ch);
+    if (rc) return rc;
+    data_subset_for_net(dc, net->classes); /* score each image on its own class */
+    if (data_load(d, dc, split) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+    int nsize, nch;
+    data_native(dc->spec, &nsize, &nch);
+    bc->size = dc->size ? dc->size : nsize;
+    if (d->nclasses > net->classes)
+        return cli_error(c->cmd, "the data has %d classes, the network only %d", d->nclasses, net->classes);
     return 0;
 }

@@ -40,6 +40,12 @@ int cli_floats3(const char *s, float v[3]);
  * it is given, else the checkpoint's mean/std metadata, else none (0/1). Returns 0 or an
  * exit status (error printed). */
 int cli_eval_normalize(Command *c, const StFile *meta, float mean[3], float std[3]);
+/* the data an evaluation of net runs on: split `split` (train, val or test) of the data the
+ * flags or the checkpoint's metadata name, each image scored on its own class, with the
+ * normalisation (cli_eval_normalize) and input size set in bc (bc->batch is kept).
+ * Returns 0 or an exit status (error printed; d needs ds_free either way). */
+int cli_eval_data(Command *c, const Net *net, const StFile *w, const char *split, DataConfig *dc,
+                  Dataset *d, BatchConfig *bc);
 
 /* Apply --threads and --ref. Returns 0, or an exit status after printing an error. */
 int cli_setup(Command *c);

@@ -335,6 +335,15 @@ const char *st_meta(const StFile *f, const char *key) {
     return NULL;
 }
 
+int st_meta_int(const StFile *f, const char *key, int lo, int hi, int *out) {
+    const char *s = st_meta(f, key);
+    char *end;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
 size_t st_numel(const StEntry *e) {
     if (!e) return 0;
     size_t n = 1;

@@ -49,6 +49,8 @@ sei_status st_open(StFile *f, const char *path);
 void st_close(StFile *f);
 const StEntry *st_find(const StFile *f, const char *name);          /* NULL if absent */
 const char *st_meta(const StFile *f, const char *key);              /* NULL if absent */
+/* metadata value `key` as an integer in [lo, hi]: 0 and *out set, or -1 if absent or not one */
+int st_meta_int(const StFile *f, const char *key, int lo, int hi, int *out);
 size_t st_numel(const StEntry *e);
 /* convert any numeric dtype to float32 / int64 into dst (n must equal numel) */
 sei_status st_read_f32(const StFile *f, const StEntry *e, float *dst, size_t n);

@@ -24,6 +24,9 @@ extern int sei_kernels_ref; /* 1: use the naive reference kernels everywhere */
  * kernels where they pay (default; conv2d_sparse_pays / linear_sparse_pays), 2 always on
  * the sparse kernels (SEI_SPARSE=1) */
 extern int sei_sparse_kernels;
+/* 1 (default): stride-1 channel-sparse convs on the direct kernels (conv_direct.c); 0: as
+ * grouped GEMMs of the gathered channels (for benchmarks and tests) */
+extern int sei_conv_direct;
 
 /* ---------------------------------------------------------------- conv2d
  * in [N,C,H,W], w [OC, C/groups, KH, KW], b [OC] or NULL, out [N,OC,OH,OW]

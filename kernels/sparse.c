@@ -22,6 +22,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/conv_direct.h"
 #include "kernels/ops.h"
 
 #define SP_OMP_MIN 16384 /* elements below which a loop stays single-threaded */
@@ -40,17 +41,20 @@ static const int32_t *group_chans(const SparseIndex *s, int OC, int g) {
     return s->index + (size_t)g * (OC / s->groups) * s->per_row;
 }
 
-/* xg [N, C, H, W]: the input's channels gathered group by group */
-static void gather_channels(float *xg, const float *x, const Conv2dParams *p, const SparseIndex *s) {
-    const size_t plane = (size_t)p->H * p->W;
+/* xg [N, C, H, W]: the input's channels gathered group by group; with a direct geometry g,
+ * each plane zero-padded into g->PL floats instead (see conv_direct.h) */
+static void gather_channels(float *xg, const float *x, const Conv2dParams *p, const SparseIndex *s,
+                            const DirectGeom *g) {
+    const size_t plane = (size_t)p->H * p->W, ld = g ? g->PL : plane;
     const int Cg = s->per_row, C = p->C;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)p->N * C * plane > SP_OMP_MIN)
 #endif
     for (int t = 0; t < p->N * C; t++) {
-        const int n = t / C, gj = t % C, g = gj / Cg, j = gj % Cg;
-        memcpy(xg + (size_t)t * plane, x + ((size_t)n * C + group_chans(s, p->OC, g)[j]) * plane,
-               plane * sizeof(float));
+        const int n = t / C, gj = t % C;
+        const float *src = x + ((size_t)n * C + group_chans(s, p->OC, gj / Cg)[gj % Cg]) * plane;
+        if (g) direct_pad(xg + (size_t)t * ld, src, g);
+        else memcpy(xg + (size_t)t * ld, src, plane * sizeof(float));
     }
 }
 
@@ -62,6 +66,110 @@ static void compact_weights(float *wg, const float *w, const Conv2dParams *p, co
         const int32_t *ch = group_chans(s, p->OC, o / OCg);
         for (int j = 0; j < Cg; j++)
             memcpy(wg + ((size_t)o * Cg + j) * kk, w + ((size_t)o * p->C + ch[j]) * kk, kk * sizeof(float));
+    }
+}
+
+/* ---------------------------------------------------------------- channel pattern, direct
+ * Stride-1 channel convs run as a direct convolution per (image, group) over the gathered
+ * input planes, zero-padded once (conv_direct.h): forward into the output, backward-data as
+ * the same kernel over the padded output gradient with flipped, transposed kernels,
+ * scattered straight into din's planes, and the weight gradient per (group, output channel
+ * pair) summed over the batch. Workspace: the padded gathered input [N, C, PL], the padded
+ * gradient [N, OC, PLb] and its padded-row copy [N, OC, QL], and three compact weight
+ * arrays [OC, Cg, KK] (kernels, flipped-transposed kernels, their gradient). */
+
+int sei_conv_direct = 1;
+
+/* fw: the forward geometry, bw: backward-data's (the output gradient padded by K-1-p) */
+static int direct_ok(const Conv2dParams *p, DirectGeom *fw, DirectGeom *bw) {
+    if (!sei_conv_direct || p->sh != 1 || p->sw != 1 || p->ph > p->KH - 1 || p->pw > p->KW - 1) return 0;
+    return direct_geom(fw, p->H, p->W, p->KH, p->KW, p->ph, p->pw) &&
+           direct_geom(bw, p->OH, p->OW, p->KH, p->KW, p->KH - 1 - p->ph, p->KW - 1 - p->pw) &&
+           bw->OH == p->H && bw->OW == p->W;
+}
+
+static size_t direct_workspace(const Conv2dParams *p, const SparseIndex *s, const DirectGeom *fw,
+                               const DirectGeom *bw) {
+    const size_t nw = (size_t)p->OC * s->per_row * p->KH * p->KW;
+    return (size_t)p->N * p->C * fw->PL + (size_t)p->N * p->OC * (bw->PL + (size_t)fw->QL) + 3 * nw + 16;
+}
+
+static void direct_forward(float *out, const float *in, const float *w, const float *b,
+                           const ConvEpilogue *ep, const Conv2dParams *p, const SparseIndex *s,
+                           const DirectGeom *g, float *ws) {
+    const int G = s->groups, Cg = s->per_row, OCg = p->OC / G, KK = p->KH * p->KW;
+    float *xp = ws, *wg = xp + (size_t)p->N * p->C * g->PL;
+    gather_channels(xp, in, p, s, g);
+    compact_weights(wg, w, p, s);
+    const size_t P = (size_t)p->OH * p->OW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)p->N * p->OC * P * Cg * KK > SP_OMP_MIN)
+#endif
+    for (int t = 0; t < p->N * G; t++) {
+        const int n = t / G, gi = t % G, o0 = gi * OCg;
+        direct_conv(out + ((size_t)n * p->OC + o0) * P, NULL, xp + ((size_t)n * p->C + (size_t)gi * Cg) * g->PL,
+                    wg + (size_t)o0 * Cg * KK, (size_t)Cg * KK, Cg, OCg, b ? b + o0 : NULL,
+                    ep && ep->alpha ? ep->alpha + o0 : NULL, ep && ep->alpha ? ep->shift + o0 : NULL,
+                    ep ? ep->relu : 0, 0, g);
+    }
+}
+
+static void direct_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                            const float *w, const Conv2dParams *p, const SparseIndex *s,
+                            const DirectGeom *fw, const DirectGeom *bw, float *ws) {
+    const int G = s->groups, Cg = s->per_row, OCg = p->OC / G, KK = p->KH * p->KW, N = p->N;
+    const size_t nw = (size_t)p->OC * Cg * KK, P = (size_t)p->OH * p->OW, plane = (size_t)p->H * p->W;
+    float *xp = ws, *dyp = xp + (size_t)N * p->C * fw->PL, *dyx = dyp + (size_t)N * p->OC * bw->PL;
+    float *wg = dyx + (size_t)N * p->OC * fw->QL, *wt = wg + nw, *dwg = wt + nw;
+    if (db) conv_bias_grad(db, dout, N, p->OC, P);
+    compact_weights(wg, w, p, s);
+    if (din) {
+        /* wt [G][Cg][OCg][KK]: group gi's kernels transposed (inputs become outputs), flipped */
+        for (int o = 0; o < p->OC; o++)
+            for (int j = 0; j < Cg; j++)
+                for (int k = 0; k < KK; k++)
+                    wt[(((size_t)(o / OCg) * Cg + j) * OCg + o % OCg) * KK + (KK - 1 - k)] =
+                        wg[((size_t)o * Cg + j) * KK + k];
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)N * p->OC * P > SP_OMP_MIN)
+#endif
+        for (int t = 0; t < N * p->OC; t++) direct_pad(dyp + (size_t)t * bw->PL, dout + (size_t)t * P, bw);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)N * p->OC * P * Cg * KK > SP_OMP_MIN)
+#endif
+        for (int t = 0; t < N * G; t++) { /* each input channel belongs to one group: no races */
+            const int n = t / G, gi = t % G;
+            direct_conv(din + (size_t)n * p->C * plane, group_chans(s, p->OC, gi),
+                        dyp + ((size_t)n * p->OC + (size_t)gi * OCg) * bw->PL, wt + (size_t)gi * Cg * OCg * KK,
+                        (size_t)OCg * KK, OCg, Cg, NULL, NULL, NULL, 0, 1, bw);
+        }
+    }
+    if (dw) {
+        gather_channels(xp, in, p, s, fw);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((size_t)N * p->OC * P > SP_OMP_MIN)
+#endif
+        for (int t = 0; t < N * p->OC; t++) direct_rows(dyx + (size_t)t * fw->QL, dout + (size_t)t * P, fw);
+        memset(dwg, 0, nw * sizeof(float));
+        const int pairs = (OCg + 1) / 2;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) if ((size_t)N * p->OC * P * Cg * KK > SP_OMP_MIN)
+#endif
+        for (int t = 0; t < G * pairs; t++) {
+            const int gi = t / pairs, o0 = gi * OCg + t % pairs * 2;
+            const int nb = gi * OCg + OCg - o0 < 2 ? 1 : 2;
+            direct_conv_dw(dwg + (size_t)o0 * Cg * KK, (size_t)Cg * KK, dyx + (size_t)o0 * fw->QL,
+                           (size_t)p->OC * fw->QL, xp + (size_t)gi * Cg * fw->PL, (size_t)p->C * fw->PL, N, Cg,
+                           nb, fw);
+        }
+        for (int o = 0; o < p->OC; o++) {
+            const int32_t *ch = group_chans(s, p->OC, o / OCg);
+            for (int j = 0; j < Cg; j++) {
+                float *d = dw + ((size_t)o * p->C + ch[j]) * KK;
+                const float *g = dwg + ((size_t)o * Cg + j) * KK;
+                for (int k = 0; k < KK; k++) d[k] += g[k];
+            }
+        }
     }
 }
 
@@ -128,6 +236,8 @@ int linear_sparse_pays(const LinearParams *p, const SparseIndex *s) {
 /* ---------------------------------------------------------------- conv entry points */
 
 size_t conv2d_sparse_workspace(const Conv2dParams *p, const SparseIndex *s) {
+    DirectGeom fw, bw;
+    if (s->kind == SPARSE_IDX_CHANNEL && direct_ok(p, &fw, &bw)) return direct_workspace(p, s, &fw, &bw);
     if (s->kind == SPARSE_IDX_CHANNEL) {
         const Conv2dParams q = grouped(p, s->groups);
         const size_t x = (size_t)p->N * p->C * p->H * p->W;
@@ -140,11 +250,16 @@ size_t conv2d_sparse_workspace(const Conv2dParams *p, const SparseIndex *s) {
 void conv2d_sparse_forward(float *out, const float *in, const float *w, const float *b,
                            const ConvEpilogue *ep, const Conv2dParams *p, const SparseIndex *s,
                            float *ws) {
+    DirectGeom fw, bw;
+    if (s->kind == SPARSE_IDX_CHANNEL && direct_ok(p, &fw, &bw)) {
+        direct_forward(out, in, w, b, ep, p, s, &fw, ws);
+        return;
+    }
     if (s->kind == SPARSE_IDX_CHANNEL) {
         const Conv2dParams q = grouped(p, s->groups);
         const size_t nx = (size_t)p->N * p->C * p->H * p->W, nw = (size_t)p->OC * s->per_row * p->KH * p->KW;
         float *xg = ws, *wg = ws + 2 * nx, *cws = wg + 2 * nw;
-        gather_channels(xg, in, p, s);
+        gather_channels(xg, in, p, s, NULL);
         compact_weights(wg, w, p, s);
         if (ep) conv2d_forward_fused(out, xg, wg, b, ep, &q, cws);
         else conv2d_forward(out, xg, wg, b, &q, cws);
@@ -182,12 +297,17 @@ void conv2d_sparse_forward(float *out, const float *in, const float *w, const fl
 
 void conv2d_sparse_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                             const float *w, const Conv2dParams *p, const SparseIndex *s, float *ws) {
+    DirectGeom fw, bw;
+    if (s->kind == SPARSE_IDX_CHANNEL && direct_ok(p, &fw, &bw)) {
+        direct_backward(din, dw, db, dout, in, w, p, s, &fw, &bw, ws);
+        return;
+    }
     if (s->kind == SPARSE_IDX_CHANNEL) {
         const Conv2dParams q = grouped(p, s->groups);
         const size_t nx = (size_t)p->N * p->C * p->H * p->W, kk = (size_t)p->KH * p->KW;
         const size_t nw = (size_t)p->OC * s->per_row * kk;
         float *xg = ws, *dxg = ws + nx, *wg = ws + 2 * nx, *dwg = wg + nw, *cws = wg + 2 * nw;
-        gather_channels(xg, in, p, s);
+        gather_channels(xg, in, p, s, NULL);
         compact_weights(wg, w, p, s);
         if (din) memset(dxg, 0, nx * sizeof(float));
         if (dw) memset(dwg, 0, nw * sizeof(float));

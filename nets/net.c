@@ -26,6 +26,16 @@ Layer *net_add_layer(Net *net, LayerKind kind, const char *path) {
     return l;
 }
 
+void net_move_layers(Net *net, int at, int start) {
+    const int k = net->nlayers - start;
+    Layer *tmp = malloc((size_t)k * sizeof *tmp);
+    if (!tmp) { fprintf(stderr, "sei: out of memory\n"); exit(3); }
+    memcpy(tmp, net->layers + start, (size_t)k * sizeof *tmp);
+    memmove(net->layers + at + 1 + k, net->layers + at + 1, (size_t)(start - at - 1) * sizeof *tmp);
+    memcpy(net->layers + at + 1, tmp, (size_t)k * sizeof *tmp);
+    free(tmp);
+}
+
 int net_add_param(Net *net, const char *name, int ndim, const int *shape, int is_buffer) {
     if (net->nparams == net->cap_params) {
         net->cap_params = net->cap_params ? 2 * net->cap_params : 128;
@@ -134,6 +144,7 @@ static void init_layer(Net *net, const Layer *l, Rng *rng) {
         break;
     }
     case L_BOTTLENECK:
+    case L_EXIT:
         for (int i = 0; i < l->nsub; i++) init_layer(net, &l->sub[i], rng);
         break;
     default:
@@ -283,8 +294,16 @@ static int fusing(const Tape *t) {
     return !t->recording && !t->bn_training && !t->no_fusion && !sei_kernels_ref;
 }
 
+static Value *run_seq(Net *net, Tape *t, const Layer *ls, int from, int to, Value *x, Value **outs);
+
 static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace_ok) {
     switch (l->kind) {
+    case L_EXIT: { /* the branch's first layer (a conv or pool) does not write its input */
+        Value *y = run_seq(net, t, l->sub, 0, l->nsub, x, NULL);
+        if (!y) return NULL;
+        net->exit_out[l->exit] = y;
+        return x;
+    }
     case L_CONV:
         return ag_conv2d_sparse(t, x, PV(net, l->w), PV(net, l->b), l->stride, l->pad, l->groups, SI(net, l->w));
     case L_BN: {
@@ -347,23 +366,19 @@ static Value *run_layer(Net *net, Tape *t, const Layer *l, Value *x, int inplace
     return NULL;
 }
 
-Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) {
-    if (from < 0 || to > net->nlayers || from > to) {
-        sei_fail(SEI_ERR_ARG, "%s: layer range [%d,%d) outside [0,%d)", net->name, from, to,
-                 net->nlayers);
-        return NULL;
-    }
+/* layers ls[from, to) in order; outs as in net_forward */
+static Value *run_seq(Net *net, Tape *t, const Layer *ls, int from, int to, Value *x, Value **outs) {
     for (int i = from; i < to; i++) {
-        const Layer *l = &net->layers[i];
+        const Layer *l = &ls[i];
         Value *y;
         int span = 1; /* layers consumed by this step */
         if (fusing(t) && l->kind == L_CONV && !l->cut && i + 1 < to &&
-            net->layers[i + 1].kind == L_BN && !net->layers[i + 1].cut) {
-            int relu = i + 2 < to && net->layers[i + 2].kind == L_RELU;
-            y = conv_bn(net, t, l, &net->layers[i + 1], x, relu);
+            ls[i + 1].kind == L_BN && !ls[i + 1].cut) {
+            int relu = i + 2 < to && ls[i + 2].kind == L_RELU;
+            y = conv_bn(net, t, l, &ls[i + 1], x, relu);
             span = 2 + relu;
         } else {
-            y = run_layer(net, t, l, x, i > from);
+            y = run_layer(net, t, l, x, i > from && ls[i - 1].kind != L_EXIT); /* a branch read x */
         }
         if (!y) {
             char msg[512];
@@ -378,6 +393,17 @@ Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) 
         x = y;
     }
     return x;
+}
+
+Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) {
+    if (from < 0 || to > net->nlayers || from > to) {
+        sei_fail(SEI_ERR_ARG, "%s: layer range [%d,%d) outside [0,%d)", net->name, from, to,
+                 net->nlayers);
+        return NULL;
+    }
+    for (int i = from; i < to; i++)
+        if (net->layers[i].kind == L_EXIT) net->exit_out[net->layers[i].exit] = NULL;
+    return run_seq(net, t, net->layers, from, to, x, outs);
 }
 
 /* ---- shape inference (no data) ---- */
@@ -446,6 +472,14 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
         *macs += (double)l->in_c * l->out_c;
         *params += (double)l->in_c * l->out_c + l->out_c;
         return SEI_OK;
+    case L_EXIT: { /* the branch's cost; the main path goes on with its input */
+        int b[4] = {s[0], s[1], s[2], s[3]}, bnd = *nd;
+        for (int i = 0; i < l->nsub; i++) {
+            sei_status st = layer_shape(net, &l->sub[i], b, &bnd, macs, params);
+            if (st) return st;
+        }
+        return SEI_OK;
+    }
     case L_BOTTLENECK: {
         int in[4] = {s[0], s[1], s[2], s[3]}, ind = *nd;
         for (int i = 0; i < 6; i++) {

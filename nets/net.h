@@ -27,7 +27,9 @@ typedef enum {
     L_CONV, L_BN, L_RELU, L_MAXPOOL, L_ADAPTIVE_AVGPOOL, L_FLATTEN, L_LINEAR, L_DROPOUT,
     L_BOTTLENECK,
     L_CONVT,  /* ConvTranspose2d (split bottleneck decoder): weight [in_c, out_c, k, k] */
-    L_WIRE    /* what crosses a split network's cut (ag_wire), format in `wire` */
+    L_WIRE,   /* what crosses a split network's cut (ag_wire), format in `wire` */
+    L_EXIT    /* an early-exit branch (split/exits.h): passes its input on unchanged; its
+               * sub-layers map it to logits, left in Net.exit_out[exit] */
 } LayerKind;
 
 typedef struct Layer {
@@ -42,10 +44,13 @@ typedef struct Layer {
     int opad;                 /* transposed conv output padding */
     int wire;                 /* L_WIRE: WireFormat */
     int frozen;               /* not trained: its parameters need no gradient, BN runs in eval mode */
+    int exit;                 /* L_EXIT: its index, 0.. in network order */
     int w, b, rm, rv, nbt;    /* indices into Net.params, -1 if absent */
-    struct Layer *sub;        /* bottleneck: conv1 bn1 conv2 bn2 conv3 bn3 [ds.0 ds.1] */
+    struct Layer *sub;        /* bottleneck: conv1 bn1 conv2 bn2 conv3 bn3 [ds.0 ds.1]; exit: the branch */
     int nsub;
 } Layer;
+
+#define NET_MAX_EXITS 8
 
 typedef struct Net {
     char name[32];            /* "vgg16", "vgg16_bn", "resnet50" */
@@ -57,6 +62,9 @@ typedef struct Net {
     int nparams, cap_params;
     float *data, *grads;      /* one block each for every parameter / buffer */
     float linear_init_std;    /* >0: Linear weights ~ N(0, std) (VGG); 0: PyTorch default */
+    int nexits;               /* L_EXIT layers */
+    Value *exit_out[NET_MAX_EXITS]; /* their logits from the last net_forward that ran them
+                                     * (NULL: not run) */
 } Net;
 
 /* a parameter the optimizer updates (not a buffer, not frozen) */
@@ -97,6 +105,8 @@ size_t net_num_params(const Net *net);
 /* internal helpers for the builders (nets/vgg.c, nets/resnet.c) */
 Layer *net_add_layer(Net *net, LayerKind kind, const char *path);
 int net_add_param(Net *net, const char *name, int ndim, const int *shape, int is_buffer);
+/* move the layers appended since index start to just after layer at (at < start) */
+void net_move_layers(Net *net, int at, int start);
 void layer_conv(Net *net, Layer *l, const char *path, int in_c, int out_c, int k, int stride,
                 int pad, int bias);
 void layer_bn(Net *net, Layer *l, const char *path, int c);

@@ -194,7 +194,7 @@ sei_status net_sparsify(Net *net, const SparseSpec *spec, uint64_t seed) {
             if (!eligible(l) || l->w < 0) continue;
             int listed;
             double d = spec_density(spec, l->path, &listed);
-            if (!listed && (l == first || l == lastlin)) continue;
+            if (!listed && (l == first || l == lastlin || top->kind == L_EXIT)) continue; /* exits: dense */
             if (d >= 1.0) continue;
             SparsePattern *sp = malloc(sizeof *sp);
             if (!sp) return sei_fail(SEI_ERR_NOMEM, "out of memory");

@@ -47,7 +47,7 @@ size_t sparse_nnz(const SparsePattern *sp);
 void sparse_fill_mask(const SparsePattern *sp, float *mask);
 
 /* Which layers become sparse and how. Layers are conv and linear layers; the network's first
- * conv and last linear stay dense unless named in the list. Layers after `until` (a cut
+ * conv, the last linear and early-exit branches stay dense unless named in the list. Layers after `until` (a cut
  * point path; NULL: none) stay dense: the device part only. */
 typedef struct {
     double density;             /* default for every eligible layer; 1: dense */

@@ -46,7 +46,7 @@ static int count_correct(const float *logits, const int32_t *y, int n, int K) {
 }
 
 sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int32_t *y, int n,
-                      int size, double *loss, int *correct) {
+                      int size, float exit_weight, double *loss, int *correct) {
     tape_reset(t);
     Tensor xt = {.ndim = 4, .shape = {n, net->in_ch, size, size}, .data = (float *)x};
     snprintf(xt.name, sizeof xt.name, "input");
@@ -54,6 +54,10 @@ sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int
     Value *out = in ? net_forward(net, t, in, 0, net->nlayers, NULL) : NULL;
     if (!out) return SEI_ERR_SHAPE;
     Value *l = ag_softmax_ce(t, out, y);
+    for (int k = 0; k < net->nexits && l; k++) {
+        Value *e = net->exit_out[k] ? ag_softmax_ce_weighted(t, net->exit_out[k], y, exit_weight) : NULL;
+        if (e) l = ag_add(t, l, e);
+    }
     if (!l) return SEI_ERR_ARG;
     *loss = l->t.data[0];
     *correct = count_correct(out->t.data, y, n, net->classes);
@@ -66,11 +70,8 @@ sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int
     return SEI_OK;
 }
 
-sei_status evaluate(Net *net, const Dataset *d, const BatchConfig *bc, EvalResult *r) {
-    memset(r, 0, sizeof *r);
+sei_status eval_batches(Net *net, const Dataset *d, const BatchConfig *bc, EvalBatchFn fn, void *ctx) {
     const int K = net->classes;
-    r->confusion = calloc((size_t)K * K, sizeof *r->confusion);
-    if (!r->confusion) return sei_fail(SEI_ERR_NOMEM, "eval: out of memory");
     BatchConfig c = *bc;
     c.random_crop = c.flip = c.shuffle = c.drop_last = 0;
     Batcher b;
@@ -82,10 +83,6 @@ sei_status evaluate(Net *net, const Dataset *d, const BatchConfig *bc, EvalResul
     const float *x;
     const int32_t *y;
     int n;
-    double loss_sum = 0;
-    long right = 0;
-    float *probs = malloc((size_t)c.batch * K * sizeof *probs);
-    if (!probs) s = sei_fail(SEI_ERR_NOMEM, "eval: out of memory");
     while (!s && (n = batcher_next(&b, &x, &y)) > 0) {
         for (int i = 0; i < n; i++)
             if (y[i] < 0 || y[i] >= K) {
@@ -97,23 +94,51 @@ sei_status evaluate(Net *net, const Dataset *d, const BatchConfig *bc, EvalResul
         Tensor xt = {.ndim = 4, .shape = {n, net->in_ch, c.size, c.size}, .data = (float *)x};
         Value *out = net_forward(net, &t, tape_wrap(&t, &xt, 0), 0, net->nlayers, NULL);
         if (!out) { s = SEI_ERR_SHAPE; break; }
-        loss_sum += (double)softmax_ce_forward(probs, out->t.data, y, n, K) * n;
-        for (int i = 0; i < n; i++) {
-            const float *l = out->t.data + (size_t)i * K;
-            int best = 0;
-            for (int k = 1; k < K; k++)
-                if (l[k] > l[best]) best = k;
-            r->confusion[(size_t)y[i] * K + best]++;
-            right += best == y[i];
-        }
-        r->n += n;
+        s = fn(ctx, net, out->t.data, y, n);
     }
-    free(probs);
     tape_free(&t);
     batcher_free(&b);
+    return s;
+}
+
+typedef struct {
+    EvalResult *r;
+    float *probs;
+    double loss_sum;
+    long right, exit_right[NET_MAX_EXITS];
+} EvalAcc;
+
+static sei_status eval_batch(void *ctx, const Net *net, const float *logits, const int32_t *y, int n) {
+    EvalAcc *a = ctx;
+    const int K = net->classes;
+    a->loss_sum += (double)softmax_ce_forward(a->probs, logits, y, n, K) * n;
+    for (int i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (l[k] > l[best]) best = k;
+        a->r->confusion[(size_t)y[i] * K + best]++;
+        a->right += best == y[i];
+    }
+    for (int k = 0; k < net->nexits; k++)
+        if (net->exit_out[k]) a->exit_right[k] += count_correct(net->exit_out[k]->t.data, y, n, K);
+    a->r->n += n;
+    return SEI_OK;
+}
+
+sei_status evaluate(Net *net, const Dataset *d, const BatchConfig *bc, EvalResult *r) {
+    memset(r, 0, sizeof *r);
+    const int K = net->classes;
+    r->confusion = calloc((size_t)K * K, sizeof *r->confusion);
+    EvalAcc a = {r, malloc((size_t)(bc->batch > 0 ? bc->batch : 1) * K * sizeof(float)), 0, 0, {0}};
+    sei_status s = r->confusion && a.probs ? eval_batches(net, d, bc, eval_batch, &a)
+                                           : sei_fail(SEI_ERR_NOMEM, "eval: out of memory");
+    free(a.probs);
     if (s) { free(r->confusion); r->confusion = NULL; return s; }
-    r->accuracy = r->n ? (double)right / r->n : 0;
-    r->loss = r->n ? loss_sum / r->n : 0;
+    r->nexits = net->nexits;
+    r->accuracy = r->n ? (double)a.right / r->n : 0;
+    r->loss = r->n ? a.loss_sum / r->n : 0;
+    for (int k = 0; k < net->nexits; k++) r->exit_accuracy[k] = r->n ? (double)a.exit_right[k] / r->n : 0;
     return SEI_OK;
 }
 

@@ -32,20 +32,28 @@ int schedule_parse(const char *name);
 const char *schedule_name(SchedKind k);
 
 /* Forward (training mode) + mean cross-entropy + backward + optimizer step on one batch
- * x [n, C, S, S]. *loss receives the batch loss, *correct the number of right top-1
- * predictions. A non-finite loss returns SEI_ERR_NUMERIC before any weight changes. */
+ * x [n, C, S, S]. With early exits the loss is the final classifier's cross-entropy plus
+ * exit_weight times each exit's. *loss receives the batch loss, *correct the number of
+ * right top-1 predictions of the final classifier. A non-finite loss returns
+ * SEI_ERR_NUMERIC before any weight changes. */
 sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int32_t *y, int n,
-                      int size, double *loss, int *correct);
+                      int size, float exit_weight, double *loss, int *correct);
 
 typedef struct {
     double accuracy, loss;   /* top-1 accuracy in [0,1], mean cross-entropy */
     long n;                  /* images */
     long *confusion;         /* [K*K] row = true class, column = predicted; caller frees */
+    int nexits;              /* early exits: the top-1 accuracy of each exit's classifier */
+    double exit_accuracy[NET_MAX_EXITS];
 } EvalResult;
 
 /* Evaluate in eval mode (fused inference) over every image of d, batches prepared by a
  * Batcher with bc (no shuffling, centre crop). */
 sei_status evaluate(Net *net, const Dataset *d, const BatchConfig *bc, EvalResult *r);
+/* the loop under evaluate: after each batch, fn(ctx, net, logits [n, K], labels, n), with
+ * the exits' logits in net->exit_out; a non-OK return stops it and is returned */
+typedef sei_status (*EvalBatchFn)(void *ctx, const Net *net, const float *logits, const int32_t *y, int n);
+sei_status eval_batches(Net *net, const Dataset *d, const BatchConfig *bc, EvalBatchFn fn, void *ctx);
 
 /* Save weights + optimizer state (o may be NULL) + metadata, atomically. */
 sei_status checkpoint_save(const Net *net, const Optimizer *o, const char *path, int nmeta,

@@ -5,17 +5,6 @@
 #include "split/bottleneck.h"
 #include "split/part.h"
 
-/* move the layers appended at the end (from index `start`) to just after layer `at` */
-static void move_after(Net *net, int at, int start) {
-    const int k = net->nlayers - start;
-    Layer *tmp = malloc((size_t)k * sizeof *tmp);
-    if (!tmp) { fprintf(stderr, "sei: out of memory\n"); exit(3); }
-    memcpy(tmp, net->layers + start, (size_t)k * sizeof *tmp);
-    memmove(net->layers + at + 1 + k, net->layers + at + 1, (size_t)(start - at - 1) * sizeof *tmp);
-    memcpy(net->layers + at + 1, tmp, (size_t)k * sizeof *tmp);
-    free(tmp);
-}
-
 sei_status bottleneck_insert(Net *net, const BottleneckCfg *cfg, int size, uint64_t seed,
                              BottleneckInfo *info) {
     memset(info, 0, sizeof *info);
@@ -76,7 +65,7 @@ sei_status bottleneck_insert(Net *net, const BottleneckCfg *cfg, int size, uint6
     Rng rng;
     rng_seed(&rng, seed ^ 0xb0771e9ec4ull);
     for (int i = start; i < net->nlayers; i++) net_init_layer(net, &net->layers[i], &rng);
-    move_after(net, at, start);
+    net_move_layers(net, at, start);
     net->layers[at].cut = 0;
     for (int i = at + 1; i <= at + count; i++) {
         net->layers[i].cut = !strcmp(net->layers[i].path, "bottleneck.wire");
@@ -90,14 +79,6 @@ sei_status bottleneck_insert(Net *net, const BottleneckCfg *cfg, int size, uint6
     return SEI_OK;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int bottleneck_from_meta(const StFile *f, BottleneckCfg *cfg, int *size) {
     const char *at = st_meta(f, "bottleneck_at");
     if (!at) return 0;
@@ -106,9 +87,9 @@ int bottleneck_from_meta(const StFile *f, BottleneckCfg *cfg, int *size) {
     snprintf(cfg->at, sizeof cfg->at, "%s", at);
     int w = wire ? wire_parse(wire) : -1;
     if (!kind || (strcmp(kind, "ae") && strcmp(kind, "none")) || w < 0 ||
-        parse_int(st_meta(f, "ratio"), 1, 1 << 20, &cfg->ratio) ||
-        parse_int(st_meta(f, "stride"), 1, 64, &cfg->stride) ||
-        parse_int(st_meta(f, "size"), 1, 1 << 16, size)) {
+        st_meta_int(f, "ratio", 1, 1 << 20, &cfg->ratio) ||
+        st_meta_int(f, "stride", 1, 64, &cfg->stride) ||
+        st_meta_int(f, "size", 1, 1 << 16, size)) {
         sei_fail(SEI_ERR_FORMAT, "%s: incomplete bottleneck metadata (bottleneck, ratio, stride, wire, size)", f->path);
         return -1;
     }

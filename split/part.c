@@ -25,6 +25,7 @@ sei_status part_cut(const Net *net, const char *cut, NetPart *head, NetPart *tai
         }
         return sei_fail(SEI_ERR_ARG, "%s has no cut point '%s' (cut points: %s)", net->name, cut, list);
     }
+    while (i + 1 < net->nlayers && net->layers[i + 1].kind == L_EXIT) i++; /* exits at the cut: device side */
     if (i + 1 >= net->nlayers)
         return sei_fail(SEI_ERR_ARG, "%s: cutting after the last layer leaves no server part", net->name);
     *head = (NetPart){0, i + 1, 1, ""};

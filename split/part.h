@@ -1,6 +1,6 @@
 /* part.h - a network cut at a cut point into two parts stored as separate weight files:
- * the device part ("head", layers [0, cut]) and the server part ("tail", layers after the
- * cut). Each file holds only its own layers' tensors plus the network's metadata and
+ * the device part ("head", layers [0, cut] and any early exits right after the cut) and the
+ * server part ("tail", the layers after those). Each file holds only its own layers' tensors plus the network's metadata and
  *   part = head | tail,  cut = <module path of the cut layer>
  * so it rebuilds without flags, and loading checks that every tensor belongs to that part.
  * Running the head and then the tail on its output computes the whole network (the layers

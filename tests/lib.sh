@@ -1,5 +1,13 @@
 # lib.sh - helpers sourced by the tests/test_*.sh scripts (not a test itself).
 
+# every script gets a scratch folder $tmp (removed on exit), a status (1 after any FAIL) and
+# ok NAME / fail NAME WHY / one_line FILE (true if FILE holds exactly one line)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+status=0
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; status=1; }
+one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+
 # lines FILE: its line count, 0 if it does not exist
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 

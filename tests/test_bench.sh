@@ -4,11 +4,7 @@
 # arguments exit non-zero with one line on stderr. Small networks only (a few seconds).
 #   sh tests/test_bench.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-status=0
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; status=1; }
+. "$(dirname "$0")/lib.sh"
 
 # jnum KEY FILE: the number after "KEY": in a one-line JSON object (empty if absent)
 jnum() { sed -n "s/.*\"$1\":\(-\{0,1\}[0-9.eE+-]*\).*/\1/p" "$2"; }

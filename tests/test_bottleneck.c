@@ -10,22 +10,11 @@
 #include "split/bottleneck.h"
 #include "split/part.h"
 #include "tests/harness.h"
+#include "tests/snapshot.h"
 
 static void make_net(Net *n) {
     EXPECT(net_create(n, "vgg16_bn", 5, 1, 0.0625f) == SEI_OK, "%s", sei_last_error());
     net_init(n, 3);
-}
-
-static float *snapshot(const Net *n) {
-    size_t total = 0;
-    for (int i = 0; i < n->nparams; i++) total += tensor_numel(&n->params[i].v.t);
-    float *s = malloc(total * sizeof *s), *p = s;
-    for (int i = 0; i < n->nparams; i++) {
-        size_t k = tensor_numel(&n->params[i].v.t);
-        memcpy(p, n->params[i].v.t.data, k * sizeof *p);
-        p += k;
-    }
-    return s;
 }
 
 static void test_insert_conv_cut(void) {
@@ -144,7 +133,7 @@ static void test_freeze_head(void) {
     for (int s = 0; s < 3; s++) {
         double loss;
         int correct;
-        EXPECT(train_step(&n, &t, &o, x, y, B, 32, &loss, &correct) == SEI_OK, "%s", sei_last_error());
+        EXPECT(train_step(&n, &t, &o, x, y, B, 32, 1.0f, &loss, &correct) == SEI_OK, "%s", sei_last_error());
     }
     /* device side: every tensor (weights and BN running stats) as before; server side moved */
     size_t off = 0;

@@ -1,7 +1,8 @@
 /* test_sparse_ops.c - the predefined-sparse kernels (kernels/sparse.c) against the dense
  * naive references on the same masked weights: channel-pattern and unstructured conv
  * (strides, padding, odd sizes, one and several images, the fused eval epilogue), bi-regular
- * linear; forward and backward (din, dw, db accumulate; dropped weights get no gradient). */
+ * linear; forward and backward (din, dw, db accumulate; dropped weights get no gradient).
+ * Channel convs run on both paths: the direct kernels (conv_direct.c) and grouped GEMMs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +86,19 @@ static void test_conv_channel(void) {
         {2, 8, 7, 9, 16, 3, 1, 1, 1, 0.25, 0}, {1, 16, 12, 12, 8, 3, 2, 1, 1, 0.5, 1},
         {3, 4, 5, 5, 4, 1, 1, 0, 1, 0.25, 0},  {2, 32, 4, 4, 64, 3, 1, 1, 1, 0.125, 1},
         {4, 12, 33, 31, 6, 3, 1, 1, 1, 1.0 / 3, 0},
+        /* the direct kernels' tiles: 4/8/16 channels per group, planes of 1-6 vectors and
+         * more, 5x5 (taps in chunks of 9), odd group widths, no padding, padding K-1 */
+        {3, 16, 8, 8, 16, 3, 1, 1, 1, 0.25, 1},  {2, 16, 16, 16, 32, 3, 1, 1, 1, 0.25, 0},
+        {2, 32, 8, 8, 64, 3, 1, 1, 1, 0.25, 1},  {1, 6, 9, 11, 9, 5, 1, 2, 1, 1.0 / 3, 0},
+        {2, 8, 6, 7, 4, 3, 1, 0, 1, 0.5, 0},     {1, 4, 3, 3, 4, 3, 1, 2, 1, 0.5, 1},
+        {1, 4, 2, 40, 12, 3, 1, 1, 1, 0.25, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(cases[i]);
+    /* every case on the direct kernels (stride 1) and on the grouped GEMM */
+    for (int direct = 1; direct >= 0; direct--) {
+        sei_conv_direct = direct;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(cases[i]);
+    }
+    sei_conv_direct = 1;
 }
 
 static void test_conv_weight(void) {

@@ -113,7 +113,7 @@ static void test_train_and_store(void) {
     for (int s = 0; s < 3; s++) {
         double loss;
         int correct;
-        EXPECT(train_step(&n, &t, &o, x, y, 4, 32, &loss, &correct) == SEI_OK, "%s", sei_last_error());
+        EXPECT(train_step(&n, &t, &o, x, y, 4, 32, 1.0f, &loss, &correct) == SEI_OK, "%s", sei_last_error());
     }
     EXPECT(!zeros_kept(&n), "%zu dropped weights became nonzero in training", zeros_kept(&n));
     /* compressed storage: save, load into a fresh (dense) network, compare */

@@ -7,11 +7,6 @@
 #   sh tests/test_split.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-status=0
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; status=1; }
-one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 X=tests/fixtures/vgg16_bn.ref.safetensors   # 3 grey 32x32 images
 
 # a small grey VGG16-BN trained for one epoch on 200 shapes images

@@ -7,10 +7,6 @@
 #   sh tests/test_train.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-status=0
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; status=1; }
 
 # a small VGG16-BN: 16 px wide stages, 200 training images, 2 threads
 NET="--net vgg16_bn --width-mult 0.0625 --data shapes:200 --batch 16 --threads 2 --quiet"
