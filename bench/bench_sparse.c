@@ -18,7 +18,8 @@
  *    "macs_sparse":..,"fwd_dense_ms":..,"fwd_direct_ms":..,"fwd_grouped_ms":..,
  *    "train_dense_ms":..,"train_direct_ms":..,"train_grouped_ms":..}
  *   {"total":1,"layers":..,"fwd_dense_ms":..,...,"fwd_speedup":..,"train_speedup":..}
- * speedups: dense / the sparse path the tape picks (conv2d_sparse_pays, direct first). */
+ * speedups: dense / the sparse path the tape picks (conv2d_sparse_pays, direct first);
+ * fwd_speedup_vs_dense_direct: the same against the dense layer on the direct kernel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,18 +32,23 @@
 
 typedef struct {
     const Conv2dParams *p;
-    const SparseIndex *s;
+    const SparseIndex *s, *full;
     ConvEpilogue ep;
     float *in, *w, *b, *out, *dout, *din, *dw, *db, *ws;
 } Bufs;
 
-enum { DENSE, DIRECT, GROUPED, KINDS };
+/* DENSE: conv2d on the masked weights; DIRECT, GROUPED: the two sparse paths; DENSE_DIRECT:
+ * the direct kernel on a full pattern (one group of every channel), i.e. the dense layer on
+ * the kernel the sparse one uses: what the dense layer could run at with that kernel */
+enum { DENSE, DIRECT, GROUPED, DENSE_DIRECT, KINDS };
 
 static int kind_now;
 
+static const SparseIndex *pattern(const Bufs *c) { return kind_now == DENSE_DIRECT ? c->full : c->s; }
+
 static void fwd(Bufs *c) {
     if (kind_now == DENSE) conv2d_forward_fused(c->out, c->in, c->w, c->b, &c->ep, c->p, c->ws);
-    else conv2d_sparse_forward(c->out, c->in, c->w, c->b, &c->ep, c->p, c->s, c->ws);
+    else conv2d_sparse_forward(c->out, c->in, c->w, c->b, &c->ep, c->p, pattern(c), c->ws);
 }
 
 static void train(Bufs *c) {
@@ -50,14 +56,14 @@ static void train(Bufs *c) {
         conv2d_forward(c->out, c->in, c->w, c->b, c->p, c->ws);
         conv2d_backward(c->din, c->dw, c->db, c->dout, c->in, c->w, c->p, c->ws);
     } else {
-        conv2d_sparse_forward(c->out, c->in, c->w, c->b, NULL, c->p, c->s, c->ws);
-        conv2d_sparse_backward(c->din, c->dw, c->db, c->dout, c->in, c->w, c->p, c->s, c->ws);
+        conv2d_sparse_forward(c->out, c->in, c->w, c->b, NULL, c->p, pattern(c), c->ws);
+        conv2d_sparse_backward(c->din, c->dw, c->db, c->dout, c->in, c->w, c->p, pattern(c), c->ws);
     }
 }
 
 static void set_kind(int k) {
     kind_now = k;
-    sei_conv_direct = k == DIRECT;
+    sei_conv_direct = k != GROUPED;
 }
 
 /* ms per call of fn, one sample of >= min_ms (calls: calibrated on the first sample) */
@@ -155,17 +161,27 @@ int main(int argc, char **argv) {
         if (i > 0) memcpy(s, info[i - 1].shape, sizeof s);
         Conv2dParams p;
         if (!conv2d_params(&p, s[0], s[1], s[2], s[3], l->out_c, l->k, l->k, l->stride, l->pad, 1)) continue;
-        Bufs c = {.p = &p, .s = &net.params[l->w].sp->kidx};
+        /* the full pattern: every output channel sees every input channel, in order */
+        int32_t *all = malloc((size_t)p.OC * p.C * sizeof *all);
+        if (!all) { fprintf(stderr, "bench_sparse: out of memory\n"); return 1; }
+        for (int o = 0; o < p.OC; o++)
+            for (int j = 0; j < p.C; j++) all[(size_t)o * p.C + j] = j;
+        const SparseIndex full = {SPARSE_IDX_CHANNEL, p.C, 1, all};
+        Bufs c = {.p = &p, .s = &net.params[l->w].sp->kidx, .full = &full};
         const size_t nin = (size_t)p.N * p.C * p.H * p.W, nout = (size_t)p.N * p.OC * p.OH * p.OW;
         const size_t nw = (size_t)p.OC * p.C * p.KH * p.KW, ws = conv2d_workspace(&p);
         sei_conv_direct = 1;
         const size_t ws1 = conv2d_sparse_workspace(&p, c.s);
+        const size_t wsf = conv2d_sparse_workspace(&p, &full);
         sei_conv_direct = 0;
         const size_t ws0 = conv2d_sparse_workspace(&p, c.s);
         c.in = xmalloc(nin * 4), c.din = xmalloc(nin * 4), c.out = xmalloc(nout * 4), c.dout = xmalloc(nout * 4);
         c.w = xmalloc(nw * 4), c.dw = xmalloc(nw * 4), c.b = xmalloc((size_t)p.OC * 4), c.db = xmalloc((size_t)p.OC * 4);
         float *alpha = xmalloc((size_t)p.OC * 4), *shift = xmalloc((size_t)p.OC * 4);
-        c.ws = xmalloc((ws > ws1 ? (ws > ws0 ? ws : ws0) : (ws1 > ws0 ? ws1 : ws0)) * sizeof(float));
+        size_t wmax = ws > ws1 ? ws : ws1;
+        wmax = wmax > ws0 ? wmax : ws0;
+        wmax = wmax > wsf ? wmax : wsf;
+        c.ws = xmalloc(wmax * sizeof(float));
         c.ep = (ConvEpilogue){alpha, shift, 1};
         fill(c.in, nin, 1), fill(c.dout, nout, 2), fill(c.b, (size_t)p.OC, 4);
         fill(alpha, (size_t)p.OC, 5), fill(shift, (size_t)p.OC, 6);
@@ -178,9 +194,9 @@ int main(int argc, char **argv) {
         printf("{\"layer\":\"%s\",\"N\":%d,\"C\":%d,\"H\":%d,\"W\":%d,\"OC\":%d,\"k\":%d,\"density\":%.4g,"
                "\"macs_dense\":%.0f,\"macs_sparse\":%.0f,\"fwd_dense_ms\":%.4g,\"fwd_direct_ms\":%.4g,"
                "\"fwd_grouped_ms\":%.4g,\"train_dense_ms\":%.4g,\"train_direct_ms\":%.4g,"
-               "\"train_grouped_ms\":%.4g}\n",
+               "\"train_grouped_ms\":%.4g,\"fwd_dense_direct_ms\":%.4g,\"train_dense_direct_ms\":%.4g}\n",
                l->path, p.N, p.C, p.H, p.W, p.OC, p.KH, msp / md, md, msp, ms[DENSE][0], ms[DIRECT][0],
-               ms[GROUPED][0], ms[DENSE][1], ms[DIRECT][1], ms[GROUPED][1]);
+               ms[GROUPED][0], ms[DENSE][1], ms[DIRECT][1], ms[GROUPED][1], ms[DENSE_DIRECT][0], ms[DENSE_DIRECT][1]);
         fflush(stdout);
         /* what the tape runs: the sparse kernels where conv2d_sparse_pays, else dense */
         const int pays = conv2d_sparse_pays(&p, c.s);
@@ -190,6 +206,7 @@ int main(int argc, char **argv) {
         layers++;
         sei_free(c.in), sei_free(c.din), sei_free(c.out), sei_free(c.dout), sei_free(c.w), sei_free(c.dw);
         sei_free(c.b), sei_free(c.db), sei_free(alpha), sei_free(shift), sei_free(c.ws);
+        free(all);
     }
     if (!layers) {
         fprintf(stderr, "bench_sparse: no sparse conv layers in %s up to %s\n", name, until ? until : "the end");
@@ -197,9 +214,11 @@ int main(int argc, char **argv) {
     }
     printf("{\"total\":1,\"net\":\"%s\",\"layers\":%d,\"batch\":%d,\"size\":%d,\"threads\":%d,"
            "\"fwd_dense_ms\":%.4g,\"fwd_direct_ms\":%.4g,\"fwd_grouped_ms\":%.4g,\"train_dense_ms\":%.4g,"
-           "\"train_direct_ms\":%.4g,\"train_grouped_ms\":%.4g,\"fwd_speedup\":%.3g,\"train_speedup\":%.3g}\n",
+           "\"train_direct_ms\":%.4g,\"train_grouped_ms\":%.4g,\"fwd_dense_direct_ms\":%.4g,\"train_dense_direct_ms\":%.4g,"
+           "\"fwd_speedup\":%.3g,\"train_speedup\":%.3g,\"fwd_speedup_vs_dense_direct\":%.3g}\n",
            name, layers, batch, size, sei_threads(), tot[DENSE][0], tot[DIRECT][0], tot[GROUPED][0],
-           tot[DENSE][1], tot[DIRECT][1], tot[GROUPED][1], tot[DENSE][0] / picked[0], tot[DENSE][1] / picked[1]);
+           tot[DENSE][1], tot[DIRECT][1], tot[GROUPED][1], tot[DENSE_DIRECT][0], tot[DENSE_DIRECT][1],
+           tot[DENSE][0] / picked[0], tot[DENSE][1] / picked[1], tot[DENSE_DIRECT][0] / picked[0]);
     free(info);
     net_free(&net);
     return 0;

@@ -7,6 +7,8 @@
 #   gemm     sei_gemm GFLOP/s and % of peak: square 256..2048 and shapes the networks produce;
 #   conv     per distinct conv shape of VGG16 / ResNet-50, forward and backward GFLOP/s
 #            (BUILD/bench/bench_conv) at 64x64 batch 16 (BENCH_FULL=1: also 224x224 batch 4);
+#   sparse   the sparse conv layers of a width-0.25 VGG16-BN head (density 1/4) vs dense
+#            (BUILD/bench/bench_sparse), inference and training, same run;
 #   nets     images/s of vgg16 and resnet50, infer and train, at 64x64 batch 16 and 224x224
 #            batch 4: sei and PyTorch (bench/pytorch_bench.py, a fresh process per run) run
 #            alternately, ROUNDS times each; the medians, their ratio (sei/PyTorch, >1: sei
@@ -17,7 +19,7 @@
 # Environment: BENCH_THREADS (default 2), BENCH_QUICK=1 (a ~1-minute subset: fewer GEMM
 # shapes, 64x64 networks only, 1 round), BENCH_FULL=1 (adds 224x224 batch-4 conv layers),
 # BENCH_ROUNDS (default 3; 1 with QUICK), BENCH_PYTHON (default /usr/bin/python3),
-# BENCH_OUT (default bench/results.json), BENCH_SECTIONS (default "gemm conv nets": which
+# BENCH_OUT (default bench/results.json), BENCH_SECTIONS (default "gemm conv sparse nets": which
 # sections to run), BENCH_NETS (replaces the network list: "net size batch mode iters warmup"
 # entries separated by ';'). Needs only sh + awk; python only for the PyTorch peer.
 set -u
@@ -28,7 +30,7 @@ QUICK=${BENCH_QUICK:-0}
 FULL=${BENCH_FULL:-0}
 PY=${BENCH_PYTHON:-/usr/bin/python3}
 OUT=${BENCH_OUT:-bench/results.json}
-SECTIONS=${BENCH_SECTIONS:-gemm conv nets}
+SECTIONS=${BENCH_SECTIONS:-gemm conv sparse nets}
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ "$QUICK" = 1 ]; then ROUNDS=${BENCH_ROUNDS:-1}; else ROUNDS=${BENCH_ROUNDS:-3}; fi
 here=$(dirname "$0")
@@ -167,6 +169,36 @@ jget($0, "total") != "" {
            jget($0, "net"), jget($0, "size"), "ALL (count-weighted)", "", "", "", jget($0, "fwd_gflops"), "",
            jget($0, "bwd_gflops"), "", jget($0, "fwd_ms"), jget($0, "bwd_ms") }' "$tmp/conv.jsonl"
 
+# -------------------------------------------------------------------- sparse layers
+# the device head of a width-0.25 VGG16-BN at 32x32 (Fashion-MNIST), its convs at density
+# 1/4 (channel pattern), against their dense version in the same run (BUILD/bench/bench_sparse)
+: >"$tmp/sparse.jsonl"
+t0=$(date +%s)
+if has sparse; then
+    sargs="--iters 5 --min-ms 50"; [ "$QUICK" = 1 ] && sargs="--iters 1 --min-ms 10 --batch 32"
+    # shellcheck disable=SC2086
+    if "$bdir/bench_sparse" --threads "$T" $sargs >"$tmp/sparse.jsonl" 2>"$tmp/err"; then
+        echo
+        echo "== predefined-sparse convs (density 1/4, channel pattern) vs dense, vgg16_bn x0.25 head to features.23, 32x32 =="
+        awk "$AWKLIB"'BEGIN { printf "%-12s %-12s %9s %9s %9s %8s %10s %10s %8s\n", "layer", "C->OC HxW", "dense ms",
+                              "sparse ms", "grouped", "speedup", "train dns", "train spr", "speedup" }
+        jget($0, "total") == "" {
+            printf "%-12s %-12s %9.2f %9.2f %9.2f %7.2fx %10.2f %10.2f %7.2fx\n", jget($0, "layer"),
+                   jget($0, "C") "->" jget($0, "OC") " " jget($0, "H") "x" jget($0, "W"), jget($0, "fwd_dense_ms"),
+                   jget($0, "fwd_direct_ms"), jget($0, "fwd_grouped_ms"), jget($0, "fwd_dense_ms") / jget($0, "fwd_direct_ms"),
+                   jget($0, "train_dense_ms"), jget($0, "train_direct_ms"), jget($0, "train_dense_ms") / jget($0, "train_direct_ms") }
+        jget($0, "total") != "" {
+            printf "%-12s %-12s %9.2f %9.2f %9.2f %7.2fx %10.2f %10.2f %7.2fx   (batch %d; speedups: what the tape runs)\n",
+                   "ALL", "", jget($0, "fwd_dense_ms"), jget($0, "fwd_direct_ms"), jget($0, "fwd_grouped_ms"),
+                   jget($0, "fwd_speedup"), jget($0, "train_dense_ms"), jget($0, "train_direct_ms"),
+                   jget($0, "train_speedup"), jget($0, "batch") }' "$tmp/sparse.jsonl"
+    else
+        echo "bench: bench_sparse failed: $(cat "$tmp/err")" >&2
+        : >"$tmp/sparse.jsonl"
+    fi
+fi
+secs_sparse=$(( $(date +%s) - t0 ))
+
 # -------------------------------------------------------------------- networks
 # net size batch mode iters warmup
 if [ "$QUICK" = 1 ]; then
@@ -269,7 +301,7 @@ awk "$AWKLIB"'BEGIN { printf "%-9s %7s %5s %-5s %9s %8s %6s %10s %9s %8s %8s %7s
 [ "$TORCH" = 1 ] || echo "PyTorch: not available (SKIP)"
 echo "(sei/torch > 1: sei faster; MB = peak RSS of the whole process, MB ratio = sei/torch)"
 echo
-echo "time: GEMM ${secs_gemm} s, conv layers ${secs_conv} s, networks ${secs_nets} s"
+echo "time: GEMM ${secs_gemm} s, conv layers ${secs_conv} s, sparse ${secs_sparse} s, networks ${secs_nets} s"
 
 # -------------------------------------------------------------------- results.json
 elapsed=$(( $(date +%s) - start ))
@@ -280,7 +312,7 @@ dirty=$(git status --porcelain -- . ':!bench/results.json' 2>/dev/null | grep -q
 {
     printf '{"schema":1,"date":"%s","git":"%s","git_dirty":%s,"seconds":%d,\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rev" "$dirty" "$elapsed"
-    printf ' "section_seconds":{"gemm":%d,"conv":%d,"nets":%d},\n' "$secs_gemm" "$secs_conv" "$secs_nets"
+    printf ' "section_seconds":{"gemm":%d,"conv":%d,"sparse":%d,"nets":%d},\n' "$secs_gemm" "$secs_conv" "$secs_sparse" "$secs_nets"
     printf ' "machine":{"cpu":"%s","cores":%s,"isa":"%s","threads":%s,"peak_gflops_1t":%s,"peak_gflops_threads":%s},\n' \
         "$(esc "$cpu")" "${cores:-0}" "$isa" "$T" "${peak1:-null}" "${peakT:-null}"
     printf ' "config":{"quick":%s,"full":%s,"rounds":%s},\n' \
@@ -289,6 +321,7 @@ dirty=$(git status --porcelain -- . ':!bench/results.json' 2>/dev/null | grep -q
     else printf ' "pytorch":{"available":false},\n'; fi
     printf ' "gemm":'; jarr "$tmp/gemm.jsonl"; printf ',\n'
     printf ' "conv":'; jarr "$tmp/conv.jsonl"; printf ',\n'
+    printf ' "sparse":'; jarr "$tmp/sparse.jsonl"; printf ',\n'
     printf ' "nets":'; jarr "$tmp/rows.jsonl"; printf ',\n'
     printf ' "net_runs":'; jarr "$tmp/nets.jsonl"; printf '}\n'
 } >"$tmp/results.json"

@@ -9,7 +9,8 @@
  * The device runs the layers up to the split point (--split-at; default the checkpoint's
  * bottleneck wire, else the deepest exit's cut) and every exit on the way; an image that
  * leaves at an exit costs the layers up to that exit and sends nothing, one that does not
- * sends the activation at the split point (in the wire's format). */
+ * sends the activation at the split point (in the wire's format). Multiply-adds skip the
+ * zeros of predefined-sparse layers (what the sparse kernels compute). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static Flag exits_flags[] = {
 
 typedef struct {
     double exit_macs[NET_MAX_EXITS], branch_macs[NET_MAX_EXITS];
-    double stay_macs, stay_bytes, plain_macs;
+    double stay_macs, stay_bytes, plain_macs, dense_macs; /* skipping sparsity's zeros; dense_macs: not */
     char exit_at[NET_MAX_EXITS][SEI_NAME_LEN], split_at[SEI_NAME_LEN], wire[16];
 } Costs;
 
@@ -77,8 +78,8 @@ static int costs(Command *c, Net *net, int size, Costs *k) {
             return cli_error(c->cmd, "the exit at %s is after the split point %s: exits run on the device",
                              k->exit_at[j], at);
         }
-        k->exit_macs[j] = li[e].macs;
-        k->branch_macs[j] = li[e].macs - (e > 0 ? li[e - 1].macs : 0);
+        k->exit_macs[j] = li[e].sparse_macs;
+        k->branch_macs[j] = li[e].sparse_macs - (e > 0 ? li[e - 1].sparse_macs : 0);
         branches += k->branch_macs[j];
     }
     const LayerInfo *s = &li[head.to - 1];
@@ -87,8 +88,9 @@ static int costs(Command *c, Net *net, int size, Costs *k) {
     int cut = head.to - 1;
     while (cut > 0 && net->layers[cut].kind == L_EXIT) cut--;
     const WireFormat wf = net->layers[cut].kind == L_WIRE ? (WireFormat)net->layers[cut].wire : WIRE_FP32;
-    k->stay_macs = s->macs;
-    k->plain_macs = s->macs - branches;
+    k->stay_macs = s->sparse_macs;
+    k->plain_macs = s->sparse_macs - branches;
+    k->dense_macs = s->macs - branches;
     k->stay_bytes = (double)wire_bytes(values, wf);
     snprintf(k->split_at, sizeof k->split_at, "%s", at);
     snprintf(k->wire, sizeof k->wire, "%s", wire_name(wf));
@@ -184,8 +186,10 @@ int cmd_exits(int argc, char **argv) {
                k.exit_at[j], 100.0 * ok / rec.n, k.exit_macs[j] / 1e6, k.branch_macs[j] / 1e6);
     }
     printf("  final classifier        alone %6.2f%%   split after %s: the device runs %.3f MMAC and sends "
-           "%.0f bytes (%s) per image that stays; %.3f MMAC without the exits\n\n",
+           "%.0f bytes (%s) per image that stays; %.3f MMAC without the exits",
            100 * final_acc, k.split_at, k.stay_macs / 1e6, k.stay_bytes, k.wire, k.plain_macs / 1e6);
+    if (k.dense_macs > k.plain_macs * 1.0001) printf(" (%.3f if its sparse layers were dense)", k.dense_macs / 1e6);
+    printf("\n  (multiply-adds skip the zeros of predefined-sparse layers)\n\n");
 
     /* the table */
     double taus[256];

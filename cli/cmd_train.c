@@ -350,6 +350,14 @@ static int setup(Command *c, Run *r, const StFile *resume) {
             if (have_initf) st_close(&initf);
             return cli_error(c->cmd, "--exit-convs/--exit-channels differ from the exits %s already has", init);
         }
+        ExitCfg add = {0};
+        if (exits_parse(&add, args_str(c, "exit-at")) == SEI_OK)
+            for (int k = 0; k < add.n; k++)
+                for (int j = 0; j < old_exits; j++)
+                    if (!strcmp(add.at[k], had.at[j])) {
+                        if (have_initf) st_close(&initf);
+                        return cli_error(c->cmd, "--exit-at: %s already has an exit at %s", init, add.at[k]);
+                    }
         if (exits_parse(&r->xcfg, args_str(c, "exit-at")) != SEI_OK) {
             if (have_initf) st_close(&initf);
             return cli_error(c->cmd, "%s", sei_last_error());

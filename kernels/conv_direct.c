@@ -26,6 +26,14 @@
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
+int direct_simd(void) {
+#ifdef DIRECT_AVX512
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int direct_geom(DirectGeom *g, int IH, int IW, int KH, int KW, int ph, int pw) {
     memset(g, 0, sizeof *g);
     g->IH = IH, g->IW = IW, g->KH = KH, g->KW = KW, g->ph = ph, g->pw = pw;
@@ -60,13 +68,31 @@ static void tap_offsets(int *off, const DirectGeom *g) {
 }
 
 /* ---------------------------------------------------------------- forward tile
- * tmp[o*16V + i] = b[o] + sum_j sum_t w[o*ldw + j*KK + t] * xp[j*PL + i + off[t]],
- * o < nb, i < 16V (xp already offset to the tile's first position) */
+ * A tile is V vectors of 16 positions x nb <= 4 output channels. Vector v reads the input
+ * at xp + in[v] + off[t] (tap t) and holds, for output channel o,
+ *     b[o] + sum_j sum_t w[o*ldw + j*KK + t] * xp[j*PL + in[v] + off[t] + lane].
+ * Where it goes: with no Out, raw into tmp[o*16V + 16v] (the padded-row layout, whose extra
+ * columns store_tile drops); with an Out, straight into output plane o at out[v], through
+ * the epilogue (or added to it): the row layout, used when OW is a multiple of 16 so a
+ * vector never straddles two rows. */
+typedef struct {
+    int V;
+    int in[MAXV], out[MAXV];
+} TileGeo;
+
+typedef struct {
+    float *y;                   /* plane of output channel o: y + (map ? map[o] : o) * P */
+    const int32_t *map;
+    size_t P;
+    const float *alpha, *shift; /* eval BN, per output channel (NULL: none) */
+    int relu, accumulate;       /* accumulate: y += v (no epilogue) */
+} TileOut;
+
 #ifdef DIRECT_AVX512
-static inline __attribute__((always_inline)) void tile(float *tmp, const float *xp, size_t PL,
-                                                       const float *w, size_t ldw, int Cin,
-                                                       const int *off, int KK, const float *b,
-                                                       const int nb, const int V) {
+static inline __attribute__((always_inline)) void tile(const TileGeo *tg, float *tmp, const TileOut *to,
+                                                       int o0, const float *xp, size_t PL, const float *w,
+                                                       size_t ldw, int Cin, const int *off, int KK,
+                                                       const float *b, const int nb, const int V) {
     __m512 acc[OCB][MAXV];
 #pragma GCC unroll 4
     for (int o = 0; o < OCB; o++)
@@ -78,7 +104,7 @@ static inline __attribute__((always_inline)) void tile(float *tmp, const float *
             const float *xt = x + off[t];
             __m512 xv[MAXV];
 #pragma GCC unroll 6
-            for (int v = 0; v < MAXV; v++) xv[v] = v < V ? _mm512_loadu_ps(xt + 16 * v) : _mm512_setzero_ps();
+            for (int v = 0; v < MAXV; v++) xv[v] = v < V ? _mm512_loadu_ps(xt + tg->in[v]) : _mm512_setzero_ps();
 #pragma GCC unroll 4
             for (int o = 0; o < OCB; o++) {
                 if (o >= nb) break;
@@ -89,64 +115,99 @@ static inline __attribute__((always_inline)) void tile(float *tmp, const float *
             }
         }
     }
+    if (!to) {
 #pragma GCC unroll 4
-    for (int o = 0; o < OCB; o++)
+        for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 6
-        for (int v = 0; v < MAXV; v++)
-            if (o < nb && v < V) _mm512_storeu_ps(tmp + (size_t)o * 16 * V + 16 * v, acc[o][v]);
+            for (int v = 0; v < MAXV; v++)
+                if (o < nb && v < V) _mm512_storeu_ps(tmp + (size_t)o * 16 * V + 16 * v, acc[o][v]);
+        return;
+    }
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int o = 0; o < OCB; o++) {
+        if (o >= nb) break;
+        const int oc = o0 + o;
+        float *d = to->y + (size_t)(to->map ? to->map[oc] : oc) * to->P;
+        const __m512 al = _mm512_set1_ps(to->alpha ? to->alpha[oc] : 1.0f);
+        const __m512 sh = _mm512_set1_ps(to->alpha ? to->shift[oc] : 0.0f);
+#pragma GCC unroll 6
+        for (int v = 0; v < MAXV; v++) {
+            if (v >= V) break;
+            __m512 r = acc[o][v];
+            if (to->accumulate) r = _mm512_add_ps(_mm512_loadu_ps(d + tg->out[v]), r);
+            else {
+                if (to->alpha) r = _mm512_fmadd_ps(r, al, sh);
+                if (to->relu) r = _mm512_max_ps(r, zero);
+            }
+            _mm512_storeu_ps(d + tg->out[v], r);
+        }
+    }
 }
 
 #define TILE_CASE(NB, VV) \
-    case NB * 8 + VV: tile(tmp, xp, PL, w, ldw, Cin, off, KK, b, NB, VV); break;
+    case NB * 8 + VV: tile(tg, tmp, to, o0, xp, PL, w, ldw, Cin, off, KK, b, NB, VV); break;
 #define TILE_CASES(NB) \
     TILE_CASE(NB, 1) TILE_CASE(NB, 2) TILE_CASE(NB, 3) TILE_CASE(NB, 4) TILE_CASE(NB, 5) TILE_CASE(NB, 6)
 
-static void run_tile(float *tmp, const float *xp, size_t PL, const float *w, size_t ldw, int Cin,
-                     const int *off, int KK, const float *b, int nb, int V) {
-    switch (nb * 8 + V) { /* constant nb and V, so each case keeps its tile in registers */
+static void run_tile(const TileGeo *tg, float *tmp, const TileOut *to, int o0, const float *xp, size_t PL,
+                     const float *w, size_t ldw, int Cin, const int *off, int KK, const float *b, int nb) {
+    switch (nb * 8 + tg->V) { /* constant nb and V, so each case keeps its tile in registers */
         TILE_CASES(1) TILE_CASES(2) TILE_CASES(3) TILE_CASES(4)
     default: break;
     }
 }
 #else
-static void run_tile(float *tmp, const float *xp, size_t PL, const float *w, size_t ldw, int Cin,
-                     const int *off, int KK, const float *b, int nb, int V) {
-    const int tq = 16 * V;
-    for (int o = 0; o < nb; o++) {
-        float *r = tmp + (size_t)o * tq;
-        for (int i = 0; i < tq; i++) r[i] = b ? b[o] : 0.0f;
-        for (int j = 0; j < Cin; j++)
-            for (int t = 0; t < KK; t++) {
-                const float wv = w[(size_t)o * ldw + (size_t)j * KK + t];
-                const float *x = xp + (size_t)j * PL + off[t];
-                for (int i = 0; i < tq; i++) r[i] += wv * x[i];
+static void run_tile(const TileGeo *tg, float *tmp, const TileOut *to, int o0, const float *xp, size_t PL,
+                     const float *w, size_t ldw, int Cin, const int *off, int KK, const float *b, int nb) {
+    for (int o = 0; o < nb; o++)
+        for (int v = 0; v < tg->V; v++) {
+            float r[16];
+            for (int i = 0; i < 16; i++) r[i] = b ? b[o] : 0.0f;
+            for (int j = 0; j < Cin; j++)
+                for (int t = 0; t < KK; t++) {
+                    const float wv = w[(size_t)o * ldw + (size_t)j * KK + t];
+                    const float *x = xp + (size_t)j * PL + tg->in[v] + off[t];
+                    for (int i = 0; i < 16; i++) r[i] += wv * x[i];
+                }
+            if (!to) {
+                memcpy(tmp + (size_t)o * 16 * tg->V + 16 * v, r, sizeof r);
+                continue;
             }
-    }
+            const int oc = o0 + o;
+            float *d = to->y + (size_t)(to->map ? to->map[oc] : oc) * to->P + tg->out[v];
+            for (int i = 0; i < 16; i++) {
+                float x = r[i];
+                if (to->accumulate) x += d[i];
+                else {
+                    if (to->alpha) x = fmaf(x, to->alpha[oc], to->shift[oc]);
+                    if (to->relu) x = x < 0.0f ? 0.0f : x;
+                }
+                d[i] = x;
+            }
+        }
 }
 #endif
 
 /* the tile's positions [q0, q0 + 16V) that are real outputs, into their planes */
-static void store_tile(float *y, const int32_t *map, const float *tmp, int o0, int nb, int q0,
-                       const float *alpha, const float *shift, int relu, int accumulate,
-                       const DirectGeom *g) {
+static void store_tile(const TileOut *to, const float *tmp, int o0, int nb, int q0, const DirectGeom *g) {
     const int tq = 16 * g->V, q1 = q0 + tq < g->Q ? q0 + tq : g->Q;
-    const size_t P = (size_t)g->OH * g->OW;
     for (int oh = q0 / g->Wp; oh * g->Wp < q1; oh++) {
         const int base = oh * g->Wp, a = base < q0 ? q0 - base : 0;
         const int e = q1 - base < g->OW ? q1 - base : g->OW;
         for (int o = 0; o < nb; o++) {
             const int oc = o0 + o;
-            float *d = y + (size_t)(map ? map[oc] : oc) * P + (size_t)oh * g->OW;
+            float *d = to->y + (size_t)(to->map ? to->map[oc] : oc) * to->P + (size_t)oh * g->OW;
             const float *s = tmp + (size_t)o * tq + (base - q0);
-            if (accumulate)
+            if (to->accumulate)
                 for (int i = a; i < e; i++) d[i] += s[i];
-            else if (alpha) {
-                const float al = alpha[oc], sh = shift[oc];
-                if (relu)
+            else if (to->alpha) {
+                const float al = to->alpha[oc], sh = to->shift[oc];
+                if (to->relu)
                     for (int i = a; i < e; i++) { const float v = fmaf(s[i], al, sh); d[i] = v < 0.0f ? 0.0f : v; }
                 else
                     for (int i = a; i < e; i++) d[i] = fmaf(s[i], al, sh);
-            } else if (relu)
+            } else if (to->relu)
                 for (int i = a; i < e; i++) d[i] = s[i] < 0.0f ? 0.0f : s[i];
             else
                 memcpy(d + a, s + a, (size_t)(e > a ? e - a : 0) * sizeof(float));
@@ -158,15 +219,36 @@ void direct_conv(float *y, const int32_t *map, const float *xp, const float *w, 
                  int Cout, const float *b, const float *alpha, const float *shift, int relu,
                  int accumulate, const DirectGeom *g) {
     int off[DIRECT_MAXKK];
-    const int KK = g->KH * g->KW, tq = 16 * g->V;
+    const int KK = g->KH * g->KW;
     tap_offsets(off, g);
+    const TileOut to = {y, map, (size_t)g->OH * g->OW, alpha, shift, relu, accumulate};
+    TileGeo tg;
+    if (g->OW % 16 == 0) { /* row layout: whole vectors of whole rows, written in place */
+        const int R = g->OW / 16;
+        for (int r0 = 0; r0 < g->OH * R; r0 += MAXV) { /* the vectors of all rows, MAXV at a time */
+            tg.V = g->OH * R - r0 < MAXV ? g->OH * R - r0 : MAXV;
+            for (int v = 0; v < tg.V; v++) {
+                const int oh = (r0 + v) / R, ow = (r0 + v) % R * 16;
+                tg.in[v] = oh * g->Wp + ow, tg.out[v] = oh * g->OW + ow;
+            }
+            for (int o0 = 0; o0 < Cout; o0 += OCB) {
+                const int nb = Cout - o0 < OCB ? Cout - o0 : OCB;
+                run_tile(&tg, NULL, &to, o0, xp, g->PL, w + (size_t)o0 * ldw, ldw, Cin, off, KK,
+                         b ? b + o0 : NULL, nb);
+            }
+        }
+        return;
+    }
     float tmp[OCB * 16 * MAXV] __attribute__((aligned(64)));
-    for (int q0 = 0; q0 < g->Q; q0 += tq)
+    tg.V = g->V;
+    for (int q0 = 0; q0 < g->Q; q0 += 16 * g->V) {
+        for (int v = 0; v < tg.V; v++) tg.in[v] = q0 + 16 * v, tg.out[v] = 16 * v;
         for (int o0 = 0; o0 < Cout; o0 += OCB) {
             const int nb = Cout - o0 < OCB ? Cout - o0 : OCB;
-            run_tile(tmp, xp + q0, g->PL, w + (size_t)o0 * ldw, ldw, Cin, off, KK, b ? b + o0 : NULL, nb, g->V);
-            store_tile(y, map, tmp, o0, nb, q0, alpha, shift, relu, accumulate, g);
+            run_tile(&tg, tmp, NULL, o0, xp, g->PL, w + (size_t)o0 * ldw, ldw, Cin, off, KK, b ? b + o0 : NULL, nb);
+            store_tile(&to, tmp, o0, nb, q0, g);
         }
+    }
 }
 
 /* ---------------------------------------------------------------- weight gradient */

@@ -24,6 +24,9 @@ typedef struct {
     size_t PL;                  /* floats per padded input plane */
 } DirectGeom;
 
+/* 1 when the tiles are vectorised (AVX-512), 0 on the portable C path */
+int direct_simd(void);
+
 /* the geometry of a stride-1 conv of an IH x IW plane; 0 if the output would be empty or
  * the kernel has more than DIRECT_MAXKK taps */
 int direct_geom(DirectGeom *g, int IH, int IW, int KH, int KW, int ph, int pw);

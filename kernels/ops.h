@@ -12,7 +12,8 @@
  *    scratch). sei_kernels_ref = 1 (env SEI_REF=1, or --ref) routes every call to the ref.
  *
  * Files: conv2d.c / conv2d_ref.c, conv_transpose2d.c / conv_transpose2d_ref.c, linear.c,
- * activation.c (relu, dropout, add), pool.c (max, avg, adaptive avg), batchnorm.c, loss.c. */
+ * activation.c (relu, dropout, add), pool.c (max, avg, adaptive avg), batchnorm.c, loss.c,
+ * wire.c, sparse.c (predefined-sparse conv and linear, on conv_direct.c's direct kernels). */
 #ifndef SEI_OPS_H
 #define SEI_OPS_H
 #include <stddef.h>

@@ -6,24 +6,28 @@
  *
  * Channel pattern (conv): output channels in G contiguous groups, group g seeing the input
  * channels index[g * OC/G * Cg ..] (Cg = C/G, the same list for every row of the group).
- * It runs as a grouped convolution over the input with its channels gathered group by
- * group: xg[n, g*Cg + j] = x[n, chan_g[j]], compact weights wg[o, j] = w[o, chan_g(o)[j]],
- * then the fast conv2d with groups = G (1/G of the dense multiply-adds at full GEMM speed);
- * backward scatters dxg and dwg back through the same lists.
+ * Stride-1 layers run on the direct kernels (conv_direct.c, see "direct" below). Others run
+ * as a grouped convolution over the input with its channels gathered group by group:
+ * xg[n, g*Cg + j] = x[n, chan_g[j]], compact weights wg[o, j] = w[o, chan_g(o)[j]], then
+ * conv2d with groups = G; backward scatters dxg and dwg back through the same lists.
  * Weight pattern (conv, unstructured): im2col, then each output row is the sum of its kept
  * weights times the col rows they select; threads take column ranges, so no two threads
  * write the same element (and backward's dcol sums run in a fixed order).
  * Linear (bi-regular): out[n, o] = b[o] + sum_j w[o, c_j] x[n, c_j] over the kept c_j;
  * backward: din by image (threads over n), dw by row (threads over o).
  *
- * Workspace (floats) from conv2d_sparse_workspace: channel: 2 * N*C*H*W (gathered input and
- * its gradient) + 2 * OC*Cg*KH*KW (compact weights and their gradient) + the grouped conv's
- * own; weight: one im2col matrix [C*KH*KW, P] per image. */
+ * Workspace (floats) from conv2d_sparse_workspace: channel, direct: see direct_workspace;
+ * channel, grouped: 2 * N*C*H*W (gathered input and its gradient) + 2 * OC*Cg*KH*KW (compact
+ * weights and their gradient) + the grouped conv's own; weight: one im2col matrix
+ * [C*KH*KW, P] per image. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/conv_direct.h"
 #include "kernels/ops.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define SP_OMP_MIN 16384 /* elements below which a loop stays single-threaded */
 
@@ -74,9 +78,11 @@ static void compact_weights(float *wg, const float *w, const Conv2dParams *p, co
  * input planes, zero-padded once (conv_direct.h): forward into the output, backward-data as
  * the same kernel over the padded output gradient with flipped, transposed kernels,
  * scattered straight into din's planes, and the weight gradient per (group, output channel
- * pair) summed over the batch. Workspace: the padded gathered input [N, C, PL], the padded
- * gradient [N, OC, PLb] and its padded-row copy [N, OC, QL], and three compact weight
- * arrays [OC, Cg, KK] (kernels, flipped-transposed kernels, their gradient). */
+ * pair) summed over the batch. Forward and backward-data pad each (image, group)'s planes
+ * into a per-thread buffer right before use. Workspace: three compact weight arrays
+ * [OC, Cg, KK] (kernels, flipped-transposed kernels, their gradient), the per-thread
+ * buffers, and for the weight gradient the padded gathered input [N, C, PL] and the
+ * gradient's padded-row copy [N, OC, QL]. */
 
 int sei_conv_direct = 1;
 
@@ -88,29 +94,57 @@ static int direct_ok(const Conv2dParams *p, DirectGeom *fw, DirectGeom *bw) {
            bw->OH == p->H && bw->OW == p->W;
 }
 
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* per thread: one (image, group)'s padded planes, Cg of the input or OCg of the gradient */
+static size_t direct_local(const Conv2dParams *p, const SparseIndex *s, const DirectGeom *fw,
+                           const DirectGeom *bw) {
+    const size_t a = (size_t)s->per_row * fw->PL, b = (size_t)(p->OC / s->groups) * bw->PL;
+    return a > b ? a : b;
+}
+
 static size_t direct_workspace(const Conv2dParams *p, const SparseIndex *s, const DirectGeom *fw,
                                const DirectGeom *bw) {
     const size_t nw = (size_t)p->OC * s->per_row * p->KH * p->KW;
-    return (size_t)p->N * p->C * fw->PL + (size_t)p->N * p->OC * (bw->PL + (size_t)fw->QL) + 3 * nw + 16;
+    return 3 * nw + (size_t)max_threads() * direct_local(p, s, fw, bw) +
+           (size_t)p->N * p->C * fw->PL + (size_t)p->N * p->OC * fw->QL + 16;
 }
 
+/* each (image, group) pads its Cg input planes into the thread's own buffer (it stays in
+ * cache: no padded copy of the whole batch goes through memory), then runs the tiles */
 static void direct_forward(float *out, const float *in, const float *w, const float *b,
                            const ConvEpilogue *ep, const Conv2dParams *p, const SparseIndex *s,
-                           const DirectGeom *g, float *ws) {
+                           const DirectGeom *g, const DirectGeom *bw, float *ws) {
     const int G = s->groups, Cg = s->per_row, OCg = p->OC / G, KK = p->KH * p->KW;
-    float *xp = ws, *wg = xp + (size_t)p->N * p->C * g->PL;
-    gather_channels(xp, in, p, s, g);
+    const size_t nw = (size_t)p->OC * Cg * KK, local = direct_local(p, s, g, bw);
+    float *wg = ws, *bufs = ws + 3 * nw;
     compact_weights(wg, w, p, s);
-    const size_t P = (size_t)p->OH * p->OW;
+    const size_t P = (size_t)p->OH * p->OW, plane = (size_t)p->H * p->W;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)p->N * p->OC * P * Cg * KK > SP_OMP_MIN)
 #endif
     for (int t = 0; t < p->N * G; t++) {
         const int n = t / G, gi = t % G, o0 = gi * OCg;
-        direct_conv(out + ((size_t)n * p->OC + o0) * P, NULL, xp + ((size_t)n * p->C + (size_t)gi * Cg) * g->PL,
-                    wg + (size_t)o0 * Cg * KK, (size_t)Cg * KK, Cg, OCg, b ? b + o0 : NULL,
-                    ep && ep->alpha ? ep->alpha + o0 : NULL, ep && ep->alpha ? ep->shift + o0 : NULL,
-                    ep ? ep->relu : 0, 0, g);
+        float *xp = bufs + (size_t)thread_id() * local;
+        const int32_t *ch = group_chans(s, p->OC, gi);
+        for (int j = 0; j < Cg; j++) direct_pad(xp + (size_t)j * g->PL, in + ((size_t)n * p->C + ch[j]) * plane, g);
+        direct_conv(out + ((size_t)n * p->OC + o0) * P, NULL, xp, wg + (size_t)o0 * Cg * KK, (size_t)Cg * KK, Cg,
+                    OCg, b ? b + o0 : NULL, ep && ep->alpha ? ep->alpha + o0 : NULL,
+                    ep && ep->alpha ? ep->shift + o0 : NULL, ep ? ep->relu : 0, 0, g);
     }
 }
 
@@ -119,8 +153,9 @@ static void direct_backward(float *din, float *dw, float *db, const float *dout,
                             const DirectGeom *fw, const DirectGeom *bw, float *ws) {
     const int G = s->groups, Cg = s->per_row, OCg = p->OC / G, KK = p->KH * p->KW, N = p->N;
     const size_t nw = (size_t)p->OC * Cg * KK, P = (size_t)p->OH * p->OW, plane = (size_t)p->H * p->W;
-    float *xp = ws, *dyp = xp + (size_t)N * p->C * fw->PL, *dyx = dyp + (size_t)N * p->OC * bw->PL;
-    float *wg = dyx + (size_t)N * p->OC * fw->QL, *wt = wg + nw, *dwg = wt + nw;
+    const size_t local = direct_local(p, s, fw, bw);
+    float *wg = ws, *wt = wg + nw, *dwg = wt + nw, *bufs = dwg + nw;
+    float *xp = bufs + (size_t)max_threads() * local, *dyx = xp + (size_t)N * p->C * fw->PL;
     if (db) conv_bias_grad(db, dout, N, p->OC, P);
     compact_weights(wg, w, p, s);
     if (din) {
@@ -131,17 +166,15 @@ static void direct_backward(float *din, float *dw, float *db, const float *dout,
                     wt[(((size_t)(o / OCg) * Cg + j) * OCg + o % OCg) * KK + (KK - 1 - k)] =
                         wg[((size_t)o * Cg + j) * KK + k];
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if ((size_t)N * p->OC * P > SP_OMP_MIN)
-#endif
-        for (int t = 0; t < N * p->OC; t++) direct_pad(dyp + (size_t)t * bw->PL, dout + (size_t)t * P, bw);
-#ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((size_t)N * p->OC * P * Cg * KK > SP_OMP_MIN)
 #endif
         for (int t = 0; t < N * G; t++) { /* each input channel belongs to one group: no races */
             const int n = t / G, gi = t % G;
-            direct_conv(din + (size_t)n * p->C * plane, group_chans(s, p->OC, gi),
-                        dyp + ((size_t)n * p->OC + (size_t)gi * OCg) * bw->PL, wt + (size_t)gi * Cg * OCg * KK,
-                        (size_t)OCg * KK, OCg, Cg, NULL, NULL, NULL, 0, 1, bw);
+            float *dyp = bufs + (size_t)thread_id() * local;
+            for (int o = 0; o < OCg; o++)
+                direct_pad(dyp + (size_t)o * bw->PL, dout + ((size_t)n * p->OC + (size_t)gi * OCg + o) * P, bw);
+            direct_conv(din + (size_t)n * p->C * plane, group_chans(s, p->OC, gi), dyp,
+                        wt + (size_t)gi * Cg * OCg * KK, (size_t)OCg * KK, OCg, Cg, NULL, NULL, NULL, 0, 1, bw);
         }
     }
     if (dw) {
@@ -217,16 +250,22 @@ static void col2im_image(float *x, const float *col, const Conv2dParams *p) {
 #define SP_COLS 256 /* column block of the unstructured kernels */
 
 /* ---------------------------------------------------------------- when they pay
- * Measured on the dev box (AVX-512, 2 threads, batch 128, 3x3 convs at density 1/4, the
- * channel kernel vs conv2d on the masked weights): C=16 0.6x, C=32 1.0x, C=64 1.3x,
- * C=128 1.7x: the grouped GEMMs of small layers (M = OC/G rows, K = 9 C/G) run too far
- * below the dense GEMM's speed. The unstructured conv kernel (axpy per kept weight) and the
- * bi-regular linear kernel lose to the dense GEMM at every density tried (0.1-0.5) except
- * linear layers on a single image (batch 1: 1.1x at 1/4, 1.9x at 1/10), where the dense
- * product is a memory-bound pass over the whole weight matrix. */
+ * Measured on the dev box (AVX-512, 2 threads, batch 128, the 3x3 convs of a width-0.25
+ * VGG16-BN head at 32x32, density 1/4; bench/bench_sparse): the direct kernels run the
+ * channel-sparse layers 3.7-13x faster than conv2d on the masked weights in inference and
+ * 2.1-4.8x in training (6.6x / 3.1x over the six layers), and 2.5-3.0x faster than the same
+ * direct kernel on the dense layer. Without them (strided convs, the portable build) the
+ * grouped GEMMs of small layers (M = OC/G rows, K = 9 C/G) run too far below the dense
+ * GEMM's speed: C=16 0.6x, C=32 1.0x, C=64 1.3x, C=128 1.7x. The unstructured conv kernel
+ * (axpy per kept weight) and the bi-regular linear kernel lose to the dense GEMM at every
+ * density tried (0.1-0.5) except linear layers on a single image (batch 1: 1.1x at 1/4,
+ * 1.9x at 1/10), where the dense product is a memory-bound pass over the whole matrix. */
 
 int conv2d_sparse_pays(const Conv2dParams *p, const SparseIndex *s) {
-    return s->kind == SPARSE_IDX_CHANNEL && p->C / s->groups >= 16;
+    DirectGeom fw, bw;
+    if (s->kind != SPARSE_IDX_CHANNEL) return 0;
+    if (direct_simd() && direct_ok(p, &fw, &bw)) return 1;
+    return p->C / s->groups >= 16;
 }
 
 int linear_sparse_pays(const LinearParams *p, const SparseIndex *s) {
@@ -252,7 +291,7 @@ void conv2d_sparse_forward(float *out, const float *in, const float *w, const fl
                            float *ws) {
     DirectGeom fw, bw;
     if (s->kind == SPARSE_IDX_CHANNEL && direct_ok(p, &fw, &bw)) {
-        direct_forward(out, in, w, b, ep, p, s, &fw, ws);
+        direct_forward(out, in, w, b, ep, p, s, &fw, &bw, ws);
         return;
     }
     if (s->kind == SPARSE_IDX_CHANNEL) {

@@ -410,6 +410,13 @@ Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs) 
 
 static int conv_out(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }
 
+/* the share of a weight's entries that predefined sparsity keeps (1: dense) */
+static double kept(const Net *net, int w) {
+    const Param *p = &net->params[w];
+    return p->sp ? (double)sparse_nnz(p->sp) / (double)tensor_numel(&p->v.t) : 1.0;
+}
+
+/* macs[0] += the layer's multiply-adds, macs[1] += those that skip sparsity's zeros */
 static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, double *macs,
                               double *params) {
     char b[64];
@@ -424,7 +431,10 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
         s[1] = l->out_c;
         s[2] = conv_out(s[2], l->k, l->stride, l->pad);
         s[3] = conv_out(s[3], l->k, l->stride, l->pad);
-        *macs += (double)l->out_c * s[2] * s[3] * (l->in_c / l->groups) * l->k * l->k;
+        {
+            const double m = (double)l->out_c * s[2] * s[3] * (l->in_c / l->groups) * l->k * l->k;
+            macs[0] += m, macs[1] += m * kept(net, l->w);
+        }
         *params += (double)tensor_numel(&net->params[l->w].v.t) + (l->b >= 0 ? l->out_c : 0);
         return SEI_OK;
     case L_BN:
@@ -441,7 +451,8 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
         if (*nd != 4 || s[1] != l->in_c)
             return sei_fail(SEI_ERR_SHAPE, "%s: transposed conv with %d input channels cannot take %s",
                             l->path, l->in_c, tensor_shape_str(&t, b, sizeof b));
-        *macs += (double)l->in_c * l->out_c * l->k * l->k * s[2] * s[3];
+        macs[0] += (double)l->in_c * l->out_c * l->k * l->k * s[2] * s[3];
+        macs[1] += (double)l->in_c * l->out_c * l->k * l->k * s[2] * s[3];
         s[1] = l->out_c;
         s[2] = (s[2] - 1) * l->stride - 2 * l->pad + l->k + l->opad;
         s[3] = (s[3] - 1) * l->stride - 2 * l->pad + l->k + l->opad;
@@ -469,7 +480,7 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
             return sei_fail(SEI_ERR_SHAPE, "%s: linear with %d inputs cannot take %s", l->path,
                             l->in_c, tensor_shape_str(&t, b, sizeof b));
         s[1] = l->out_c;
-        *macs += (double)l->in_c * l->out_c;
+        macs[0] += (double)l->in_c * l->out_c, macs[1] += (double)l->in_c * l->out_c * kept(net, l->w);
         *params += (double)l->in_c * l->out_c + l->out_c;
         return SEI_OK;
     case L_EXIT: { /* the branch's cost; the main path goes on with its input */
@@ -501,13 +512,14 @@ static sei_status layer_shape(const Net *net, const Layer *l, int *s, int *nd, d
 
 sei_status net_shapes(const Net *net, int n, int c, int h, int w, LayerInfo *info) {
     int s[4] = {n, c, h, w}, nd = 4;
-    double macs = 0, params = 0;
+    double macs[2] = {0, 0}, params = 0;
     for (int i = 0; i < net->nlayers; i++) {
-        sei_status st = layer_shape(net, &net->layers[i], s, &nd, &macs, &params);
+        sei_status st = layer_shape(net, &net->layers[i], s, &nd, macs, &params);
         if (st) return st;
         info[i].ndim = nd;
         memcpy(info[i].shape, s, sizeof s);
-        info[i].macs = macs;
+        info[i].macs = macs[0];
+        info[i].sparse_macs = macs[1];
         info[i].params = params;
     }
     return SEI_OK;

@@ -87,8 +87,9 @@ const char *net_names(void);  /* "vgg16, vgg16_bn, resnet50" for help texts */
 Value *net_forward(Net *net, Tape *t, Value *x, int from, int to, Value **outs);
 
 /* Shape of layer i's output given the input shape to layer `from`, plus the cumulative
- * multiply-adds of layers [from, i] per image. Returns SEI_ERR_SHAPE if it cannot run. */
-typedef struct { int ndim, shape[4]; double macs; double params; } LayerInfo;
+ * multiply-adds of layers [from, i] per image (sparse_macs: those left when the zeros of
+ * predefined sparsity are skipped). Returns SEI_ERR_SHAPE if it cannot run. */
+typedef struct { int ndim, shape[4]; double macs, sparse_macs; double params; } LayerInfo;
 sei_status net_shapes(const Net *net, int n, int c, int h, int w, LayerInfo *info);
 
 /* index of a cut point by module path, or -1 */

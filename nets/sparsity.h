@@ -7,8 +7,8 @@
  *                     pattern is a block diagonal under a seeded random permutation of the
  *                     input channels: G = 1/density groups, output channel o in group
  *                     o / (OC/G) sees the C/G input channels of its group. Fan-in C/G and
- *                     fan-out OC/G are exactly regular, and the layer runs as a grouped
- *                     convolution of permuted channels (kernels/conv2d_sparse.c).
+ *                     fan-out OC/G are exactly regular, and the layer runs as G small
+ *                     convolutions of permuted channels (kernels/sparse.c).
  *   SPARSE_WEIGHT     conv: columns are the C*k*k weights of an output channel (unstructured).
  *   SPARSE_BIREGULAR  linear: columns are input features.
  * For WEIGHT and BIREGULAR the pattern is random bi-regular: every row keeps exactly per_row

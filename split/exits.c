@@ -73,7 +73,9 @@ sei_status exits_insert(Net *net, const ExitCfg *cfg, int first, int size, uint6
     sei_status st = SEI_OK;
     for (int K = first; K < cfg->n && !st; K++) {
         const int at = net_find_layer(net, cfg->at[K]);
-        if (at < 0 || !net->layers[at].cut) {
+        /* a cut point, or one a bottleneck replaced (the exit goes before its encoder) */
+        const int bneck = at >= 0 && at + 1 < net->nlayers && !strncmp(net->layers[at + 1].path, "bottleneck.", 11);
+        if (at < 0 || (!net->layers[at].cut && !bneck)) {
             st = sei_fail(SEI_ERR_ARG, "%s has no cut point '%s' for an exit (see sei layers)", net->name, cfg->at[K]);
             break;
         }

@@ -2,8 +2,8 @@
  * the policy that lets an image leave at one instead of crossing the link.
  *
  * An exit at cut C, whose activation is [Cc, H, W], is an L_EXIT layer right after the cut
- * layer (so it belongs to the device part of a split at C, and a bottleneck inserted at C
- * comes after it). Its branch, as an nn.Sequential named exits.K:
+ * layer (so it belongs to the device part of a split at C, and a bottleneck at C comes
+ * after it: an exit can also go at a cut that a bottleneck replaced). Its branch, as an nn.Sequential named exits.K:
  *   exits.K.0  Conv2d(Cc -> B, 3x3, pad 1, no bias)  \
  *   exits.K.1  BatchNorm2d(B)                         | --exit-convs times (default 1),
  *   exits.K.2  ReLU                                  /  B = --exit-channels (default Cc)

@@ -73,7 +73,30 @@ else
     fail exits_resume_identical "$(tail -2 "$tmp/res.out")"
 fi
 
-# 5. bad input: one line, non-zero exit
+# 5. sparsity + split + exits in one checkpoint: a sparse head, then a bottleneck and an exit
+#    trained with the head frozen; info, exits and split all see every part of it
+if "$sei" train $NET --epochs 1 --density 0.25 --sparse-until features.23 --out "$tmp/sp" >/dev/null 2>&1 &&
+   "$sei" retrain --weights "$tmp/sp/last.safetensors" --at features.23 --ratio 2 --wire int8 --freeze head \
+       --exit-at features.13,features.23 --epochs 1 --batch 16 --threads 2 --quiet --out "$tmp/all" >"$tmp/all.out" 2>&1 &&
+   "$sei" info --weights "$tmp/all/last.safetensors" --at bottleneck.wire >"$tmp/ai.out" 2>&1 &&
+   grep -q "^features.3 *channel" "$tmp/ai.out" && grep -q "^exits.1 *exit" "$tmp/ai.out" &&
+   grep -q "^bottleneck.encoder.0" "$tmp/ai.out" && grep -q "^device (..bottleneck.wire)" "$tmp/ai.out" &&
+   "$sei" exits --weights "$tmp/all/last.safetensors" --threads 2 --taus 0.9 >"$tmp/ae.out" 2>&1 &&
+   grep -q "split after bottleneck.wire: .* (int8)" "$tmp/ae.out" && grep -q "if its sparse layers were dense" "$tmp/ae.out" &&
+   "$sei" split --weights "$tmp/all/last.safetensors" --at bottleneck.wire --out-head "$tmp/ah.st" \
+       --out-tail "$tmp/at.st" >/dev/null 2>&1 &&
+   grep -q "exits.1.5.weight" "$tmp/ah.st" && grep -q "features.3.weight.index" "$tmp/ah.st" &&
+   ! grep -q "exits.0" "$tmp/at.st" &&
+   "$sei" forward --weights "$tmp/ah.st" --input $X --out "$tmp/aho.st" 2>/dev/null &&
+   "$sei" forward --weights "$tmp/at.st" --input "$tmp/aho.st" --out "$tmp/ato.st" 2>/dev/null &&
+   "$sei" forward --weights "$tmp/all/last.safetensors" --input $X --out "$tmp/aw.st" 2>/dev/null &&
+   grep -q "logits.exits.0" "$tmp/aho.st"; then
+    ok exits_sparse_split_together
+else
+    fail exits_sparse_split_together "$(tail -2 "$tmp/all.out") $(tail -2 "$tmp/ae.out")"
+fi
+
+# 6. bad input: one line, non-zero exit
 n=0 bad=0
 B="$tmp/base/last.safetensors"
 for args in "exits --weights $B" \

@@ -92,6 +92,9 @@ static void test_conv_channel(void) {
         {2, 32, 8, 8, 64, 3, 1, 1, 1, 0.25, 1},  {1, 6, 9, 11, 9, 5, 1, 2, 1, 1.0 / 3, 0},
         {2, 8, 6, 7, 4, 3, 1, 0, 1, 0.5, 0},     {1, 4, 3, 3, 4, 3, 1, 2, 1, 0.5, 1},
         {1, 4, 2, 40, 12, 3, 1, 1, 1, 0.25, 0},
+        /* the row layout (output width a multiple of 16): 2 and 3 vectors per row, 5x5 */
+        {2, 8, 5, 32, 8, 3, 1, 1, 1, 0.5, 1},    {1, 4, 3, 48, 4, 3, 1, 1, 1, 0.5, 0},
+        {1, 4, 6, 16, 6, 5, 1, 2, 1, 0.5, 1},
     };
     /* every case on the direct kernels (stride 1) and on the grouped GEMM */
     for (int direct = 1; direct >= 0; direct--) {

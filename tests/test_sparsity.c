@@ -4,6 +4,7 @@
  * for a seed and differ across seeds, bad densities are refused; a sparsified network keeps
  * its dropped weights exactly zero through SGD steps; and the compressed storage round-trips
  * (same patterns, same values) in a file several times smaller than dense. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,20 @@ static void test_spec(void) {
     for (int i = 0; i < n.nlayers; i++)
         if (n.layers[i].w >= 0 && n.params[n.layers[i].w].sp) *(i <= cut ? &before : &after) += 1;
     EXPECT(before == 3 && after == 0, "--sparse-until: %d sparse before the cut, %d after", before, after);
+    /* net_shapes' sparse multiply-adds: the dense ones times each layer's kept share */
+    LayerInfo *li = calloc((size_t)n.nlayers, sizeof *li);
+    EXPECT(net_shapes(&n, 1, 1, 32, 32, li) == SEI_OK, "%s", sei_last_error());
+    double expect = 0, prev = 0;
+    for (int i = 0; i < n.nlayers; i++) {
+        const double m = li[i].macs - prev;
+        prev = li[i].macs;
+        const Param *w = n.layers[i].w >= 0 ? &n.params[n.layers[i].w] : NULL;
+        expect += w && w->sp ? m * (double)sparse_nnz(w->sp) / (double)tensor_numel(&w->v.t) : m;
+    }
+    const double got = li[n.nlayers - 1].sparse_macs;
+    EXPECT(fabs(got - expect) < 1e-6 * expect && got < li[n.nlayers - 1].macs, "sparse MACs %.0f, expected %.0f",
+           got, expect);
+    free(li);
     net_free(&n);
     remove(path);
 }
