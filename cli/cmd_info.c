@@ -21,15 +21,14 @@ static void add_param(Row *r, const Param *p, double macs) {
     const double n = (double)tensor_numel(&p->v.t);
     if (!p->is_buffer) r->params += n;
     r->dense_bytes += p->is_int ? 8 : 4 * n;
+    r->stored_bytes += param_stored_bytes(p);
     if (p->sp) {
-        const double nnz = (double)sparse_nnz(p->sp), idx = (double)p->sp->rows * p->sp->per_row;
+        const double nnz = (double)sparse_nnz(p->sp);
         r->nnz += nnz;
-        r->stored_bytes += 4 * nnz + (p->sp->cols <= 32767 ? 2 : 4) * idx;
         r->macs += macs;
         r->sparse_macs += macs * nnz / n;
     } else {
         if (!p->is_buffer) r->nnz += n;
-        r->stored_bytes += p->is_int ? 8 : 4 * n;
         r->macs += macs;
         r->sparse_macs += macs;
     }

@@ -16,6 +16,7 @@ int cmd_retrain(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_exits(int argc, char **argv);
+int cmd_sim(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -32,6 +33,7 @@ static const struct {
     {"retrain", cmd_retrain, "fine-tune a split network with a bottleneck and wire format at the cut"},
     {"sweep-splits", cmd_sweep, "importance vs retrained accuracy over cut points, Spearman correlation"},
     {"exits", cmd_exits, "early exits: share leaving, accuracy, device multiply-adds and bytes over tau"},
+    {"sim", cmd_sim, "simulate devices, link and server: latency, losses, energy, utilisation"},
     {"info", cmd_info, "parameters, nonzeros, bytes and multiply-adds per layer and per part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };

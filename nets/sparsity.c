@@ -252,3 +252,11 @@ void sparse_spec_free(SparseSpec *spec) {
     spec->list_density = NULL;
     spec->nlist = 0;
 }
+
+double param_stored_bytes(const Param *p) {
+    const double n = (double)tensor_numel(&p->v.t);
+    if (p->is_int) return 8 * n;
+    if (!p->sp) return 4 * n;
+    const double idx = (double)p->sp->rows * p->sp->per_row;
+    return 4.0 * (double)sparse_nnz(p->sp) + (p->sp->cols <= 32767 ? 2 : 4) * idx;
+}

@@ -43,6 +43,9 @@ sei_status sparse_make(SparsePattern *sp, SparseKind kind, int rows, int cols, i
 void sparse_free(SparsePattern *sp);
 /* nonzeros the pattern keeps: rows * per_row * ksize */
 size_t sparse_nnz(const SparsePattern *sp);
+/* bytes a parameter takes in a weight file: values, plus the pattern's index (I16 when the
+ * columns fit, else I32) for a sparse one; I64 for integer buffers */
+double param_stored_bytes(const Param *p);
 /* mask [rows * cols * ksize]: 1 where kept */
 void sparse_fill_mask(const SparsePattern *sp, float *mask);
 
