@@ -47,7 +47,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench clean cross-aarch64 FORCE
+.PHONY: all test bench demo clean cross-aarch64 FORCE
 all: sei libsei.a
 
 # ./sei and libsei.a are copies of the current configuration's build, refreshed whenever
@@ -85,6 +85,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libsei.a
 
 test: sei $(TEST_BIN)
 	@sh tests/run.sh $(BUILD)/tests ./sei
+
+demo: sei
+	./sei demo
 
 bench: sei $(BENCH_BIN)
 	@sh bench/run.sh $(BUILD)/bench ./sei

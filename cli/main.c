@@ -17,12 +17,15 @@ int cmd_sweep(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_exits(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 static const struct {
     const char *name;
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"demo", cmd_demo, "the whole pipeline on the built-in shapes set, ending in a plan and a report"},
     {"forward", cmd_forward, "run a network (eval mode) on an input tensor, write logits"},
     {"backward", cmd_backward, "loss and gradients of every parameter and of the input"},
     {"layers", cmd_layers, "list cut points: shapes, bytes at the cut, multiply-adds, parameters"},
@@ -34,6 +37,7 @@ static const struct {
     {"sweep-splits", cmd_sweep, "importance vs retrained accuracy over cut points, Spearman correlation"},
     {"exits", cmd_exits, "early exits: share leaving, accuracy, device multiply-adds and bytes over tau"},
     {"sim", cmd_sim, "simulate devices, link and server: latency, losses, energy, utilisation"},
+    {"plan", cmd_plan, "pick the split configuration that meets accuracy, latency, memory, energy bounds"},
     {"info", cmd_info, "parameters, nonzeros, bytes and multiply-adds per layer and per part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };
