@@ -8,6 +8,7 @@
  *   5. plan for several device / link presets (a latency bound, accuracy within 3 points of
  *      the base network);
  *   6. a summary with each recommendation; DIR/report.html is the Wi-Fi plan's report. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,17 @@ static int run(int (*fn)(int, char **), const char *name, const char *what, char
     return rc;
 }
 
+/* the next argument buffer of b, formatted */
+static char *arg(char (*b)[1400], int *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static char *arg(char (*b)[1400], int *k, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = b[(*k)++];
+    vsnprintf(s, 1400, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
 static void read_line(const char *path, char *buf, size_t cap) {
     FILE *f = fopen(path, "r");
     buf[0] = 0;
@@ -63,7 +75,7 @@ int cmd_demo(int argc, char **argv) {
     const double t0 = sei_now();
     char b[32][1400];
     int k = 0;
-#define A(...) (snprintf(b[k], sizeof b[k], __VA_ARGS__), b[k++])
+#define A(...) arg(b, &k, __VA_ARGS__)
     char data[64], th[32];
     snprintf(data, sizeof data, "--data=shapes:%d", images);
     snprintf(th, sizeof th, "--threads=%d", threads);

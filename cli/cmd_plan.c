@@ -7,7 +7,8 @@
  * measured on the evaluation images (the activation at the cut really goes through the
  * wire's rounding, exits really decide), or, for a bottleneck at a cut nobody retrained,
  * predicted from the base network's I-SPLIT importance by a least-squares line through the
- * retrained cuts (log10 importance -> accuracy; needs two of them) and marked "predicted".
+ * retrained cuts (log10 importance -> accuracy; needs two of them, and only between their
+ * importances: no extrapolation) and marked "predicted".
  * Each configuration is simulated (sim/) on the device / link / server presets and workload;
  * the constraints filter, the objective ranks, the Pareto front is accuracy vs latency.
  * Writes DIR/plan.csv, DIR/report.html (self-contained, inline SVG), its charts and
@@ -299,20 +300,7 @@ int cmd_plan(int argc, char **argv) {
     if (!out) return cli_error(c.cmd, "--out DIR is required (plan.csv and report.html go there)");
     Env e;
     memset(&e, 0, sizeof e);
-    {
-        SimCatalogue cat;
-        if (sim_catalogue_load(&cat, args_str(&c, "presets")) != SEI_OK) {
-            rc = cli_error(c.cmd, "%s", sei_last_error());
-            sim_catalogue_free(&cat);
-            return rc;
-        }
-        const SimNode *d = sim_find_node(&cat, args_str(&c, "device")), *s = sim_find_node(&cat, args_str(&c, "server"));
-        const SimLink *l = sim_find_link(&cat, args_str(&c, "link"));
-        const char *miss = !d ? args_str(&c, "device") : !s ? args_str(&c, "server") : !l ? args_str(&c, "link") : NULL;
-        if (miss) { sim_catalogue_free(&cat); return cli_error(c.cmd, "no preset '%s' (see sei sim --list-presets)", miss); }
-        e.dev = *d, e.srv = *s, e.link = *l;
-        sim_catalogue_free(&cat);
-    }
+    if ((rc = cli_presets(&c, &e.dev, &e.srv, &e.link))) return rc;
     float fps = 10, dur = 30, lat = 0, acc = 0, mem = 0, en = 0;
     int pct = 95, eval_n = 2000, batch = 256;
     if (args_float(&c, "fps", 1e-6, 1e6, &fps) || args_float(&c, "duration", 1e-3, 1e6, &dur) ||
@@ -423,10 +411,11 @@ int cmd_plan(int argc, char **argv) {
             const char *cuts[2] = {"none", "input"};
             const int nplace = ci == 0 ? 2 : 1;
             for (int pl = 0; pl < nplace; pl++) {
-                int k = m.cut_layer[ci];
+                int k = ci ? m.cut_layer[ci] : 0; /* ci 0: the whole network, no cut layer */
                 while (k > 0 && net.layers[k].kind == L_EXIT) k--;
+                const int is_wire = ci > 0 && net.layers[k].kind == L_WIRE;
                 const char *cut = ci == 0 ? cuts[pl] : net.layers[k].path;
-                const int nw = ci == 0 || net.layers[k].kind == L_WIRE ? 1 : NWIRE;
+                const int nw = ci == 0 || is_wire ? 1 : NWIRE;
                 for (int w = 0; w < nw; w++) {
                     const int exits_on_device = m.nexit > 0 && !(ci == 0 && pl == 1) &&
                                                 (ci == 0 || m.exit_layer[0] <= m.cut_layer[ci]);
@@ -435,11 +424,11 @@ int cmd_plan(int argc, char **argv) {
                         snprintf(cf->variant, sizeof cf->variant, "%s", vname);
                         snprintf(cf->cut, sizeof cf->cut, "%s", cut);
                         snprintf(cf->wire, sizeof cf->wire, "%s",
-                                 net.layers[k].kind == L_WIRE ? wire_name((WireFormat)net.layers[k].wire) : wire_names[w]);
+                                 is_wire ? wire_name((WireFormat)net.layers[k].wire) : wire_names[w]);
                         cf->tau = t >= 0 ? taus[t] : -1;
                         cf->accuracy = meas_acc(&m, ci, w, cf->tau, &cf->exit_rate);
                         if (split_cost(&net, bc.size, cut, &cf->cost) != SEI_OK) { rc = cli_error(c.cmd, "%s", sei_last_error()); break; }
-                        if (ci > 0 && net.layers[k].kind != L_WIRE && w > 0)
+                        if (ci > 0 && !is_wire && w > 0)
                             cf->cost.payload_bytes = (long)wire_bytes((size_t)(cf->cost.payload_bytes / 4), (WireFormat)w);
                         if (t < 0) cf->cost.nexits = 0;
                         if (pl == 1) cf->cost.nexits = 0;
@@ -455,20 +444,18 @@ int cmd_plan(int argc, char **argv) {
         }
         if (!rc && has_bn && nfit < 32 && have_im) { /* a retrained cut: a point for the prediction */
             const char *at = st_meta(&f, "bottleneck_at");
-            for (int i = 0; at && i < base_ncut; i++)
-                if (!strcmp(base_cut_name[i], at)) {
-                    const double v = imp_at(&im, base_cut_lidx[i]);
-                    fit_done[i] = 1;
-                    if (v > 0) {
-                        fit_x[nfit] = log10(v), fit_y[nfit++] = whole;
-                        if (!fit_ratio) {
-                            fit_ratio = st_meta(&f, "ratio") ? atoi(st_meta(&f, "ratio")) : 4;
-                            fit_stride = st_meta(&f, "stride") ? atoi(st_meta(&f, "stride")) : 1;
-                            const char *wn = st_meta(&f, "wire");
-                            fit_wire = wn && wire_parse(wn) >= 0 ? (WireFormat)wire_parse(wn) : WIRE_INT8;
-                        }
-                    }
+            for (int i = 0; at && i < base_ncut; i++) fit_done[i] |= !strcmp(base_cut_name[i], at);
+            const int li = at && have_base ? net_find_layer(&base, at) : -1;
+            const double v = li >= 0 ? imp_at(&im, li) : -1;
+            if (v > 0) {
+                fit_x[nfit] = log10(v), fit_y[nfit++] = whole;
+                if (!fit_ratio) {
+                    fit_ratio = st_meta(&f, "ratio") ? atoi(st_meta(&f, "ratio")) : 4;
+                    fit_stride = st_meta(&f, "stride") ? atoi(st_meta(&f, "stride")) : 1;
+                    const char *wn = st_meta(&f, "wire");
+                    fit_wire = wn && wire_parse(wn) >= 0 ? (WireFormat)wire_parse(wn) : WIRE_INT8;
                 }
+            }
         }
         meas_free(&m);
         ds_free(&d);
@@ -496,7 +483,10 @@ int cmd_plan(int argc, char **argv) {
                 const int done = fit_done[i];
                 const double v = imp_at(&im, base_cut_lidx[i]);
                 const LayerInfo *s = &li[base_cut_layer[i]];
-                if (done || v <= 0 || s->ndim != 4) continue;
+                double lo = fit_x[0], hi = fit_x[0];
+                for (int j = 1; j < nfit; j++) lo = fit_x[j] < lo ? fit_x[j] : lo, hi = fit_x[j] > hi ? fit_x[j] : hi;
+                /* interpolation only: outside the retrained cuts' importance the line says nothing */
+                if (done || v <= 0 || s->ndim != 4 || log10(v) < lo || log10(v) > hi) continue;
                 Config *cf = add_config(&cs);
                 snprintf(cf->variant, sizeof cf->variant, "predicted");
                 snprintf(cf->cut, sizeof cf->cut, "%s", base_cut_name[i]);
@@ -579,7 +569,8 @@ int cmd_plan(int argc, char **argv) {
         printf("\nPareto front (accuracy vs p%d latency):", e.pct);
         for (int i = 0; i < nfront; i++) printf("%s %s", i ? ";" : "", cs.v[front[i]].name);
         if (predicted) printf("\n* accuracy predicted from importance (least squares through %d retrained cuts)\n\n", nfit);
-        else printf("\n(no predicted configurations: that needs retrained bottlenecks at two or more different cuts)\n\n");
+        else printf("\n(no predicted configurations: they need retrained bottlenecks at two or more cuts, and cuts whose "
+                    "importance lies between theirs)\n\n");
     }
     printf("recommendation: %s\n", rec);
     {

@@ -18,6 +18,8 @@ static Flag sim_flags[] = {
     {"at", "CUT", "with --weights: the cut point (input: all on the server, none: all on the device)", "none", NULL, 0},
     {"size", "S", "with --weights: input side (default: the checkpoint's)", NULL, NULL, 0},
     {"part-sizes", "H,T,B[,R]", "instead of --weights: head and tail MMAC per frame, bytes sent, bytes of the reply", NULL, NULL, 0},
+    {"device-profile", "FILE", "with --weights: per-layer times measured by sei profile for the device (instead of its preset's rate)", NULL, NULL, 0},
+    {"server-profile", "FILE", "with --weights: the same for the server", NULL, NULL, 0},
     {"exit-rate", "R", "share of frames leaving at the device's early exit (see sei exits)", "0", NULL, 0},
     {"exit-mmac", "M", "device MMAC of a frame that leaves early (default: the first exit's, else the head's)", NULL, NULL, 0},
     {"device", "NAME", "device preset (see --list-presets)", "rpi4", NULL, 0},
@@ -51,6 +53,30 @@ static int dbl(Command *c, const char *name, double lo, double hi, double *out) 
     return 0;
 }
 
+/* seconds of layers [from, to) from a sei profile CSV of this network; -1 on error (printed) */
+static double profile_s(Command *c, const char *path, const Net *net, int from, int to) {
+    FILE *f = fopen(path, "r");
+    if (!f) { cli_error(c->cmd, "%s: cannot open", path); return -1; }
+    char line[512];
+    double sum = 0;
+    int rows = 0, bad = !fgets(line, sizeof line, f) || strncmp(line, "index,layer,", 12);
+    while (!bad && fgets(line, sizeof line, f)) {
+        int i;
+        char name[SEI_NAME_LEN];
+        double ms;
+        if (sscanf(line, "%d,%95[^,],%*d,%lf", &i, name, &ms) != 3 || i != rows || i >= net->nlayers ||
+            strcmp(name, net->layers[i].path) || !(ms >= 0)) { bad = 1; break; }
+        if (i >= from && i < to) sum += ms / 1e3;
+        rows++;
+    }
+    fclose(f);
+    if (bad || rows != net->nlayers) {
+        cli_error(c->cmd, "%s: not a sei profile of this network (%d layers)", path, net->nlayers);
+        return -1;
+    }
+    return sum;
+}
+
 static void print_catalogue(const SimCatalogue *cat) {
     printf("devices:\n");
     for (int i = 0; i < cat->nnodes; i++) {
@@ -74,24 +100,16 @@ int cmd_sim(int argc, char **argv) {
     int rc = args_parse(&c, argc, argv);
     if (rc) return rc > 0 ? 0 : 2;
     if (cli_setup(&c)) return 2;
-    SimCatalogue cat;
-    if (sim_catalogue_load(&cat, args_str(&c, "presets")) != SEI_OK) {
-        rc = cli_error(c.cmd, "%s", sei_last_error());
+    if (args_bool(&c, "list-presets")) {
+        SimCatalogue cat;
+        if (sim_catalogue_load(&cat, args_str(&c, "presets")) != SEI_OK) rc = cli_error(c.cmd, "%s", sei_last_error());
+        else print_catalogue(&cat);
         sim_catalogue_free(&cat);
         return rc;
     }
-    if (args_bool(&c, "list-presets")) { print_catalogue(&cat); sim_catalogue_free(&cat); return 0; }
-    const SimNode *dev = sim_find_node(&cat, args_str(&c, "device")), *srv = sim_find_node(&cat, args_str(&c, "server"));
-    const SimLink *lk = sim_find_link(&cat, args_str(&c, "link"));
-    const char *missing = !dev ? args_str(&c, "device") : !srv ? args_str(&c, "server") : !lk ? args_str(&c, "link") : NULL;
-    if (missing) {
-        rc = cli_error(c.cmd, "no preset '%s' (see sei sim --list-presets)", missing);
-        sim_catalogue_free(&cat);
-        return rc;
-    }
-    SimLink link = *lk;
-    SimNode device = *dev, server = *srv;
-    sim_catalogue_free(&cat);
+    SimLink link;
+    SimNode device, server;
+    if ((rc = cli_presets(&c, &device, &server, &link))) return rc;
     double x;
     if ((x = -1, dbl(&c, "loss", 0, 0.999, &x)) || (x >= 0 && (link.loss = x, 0))) return 2;
     if ((x = -1, dbl(&c, "delay-ms", 0, 1e7, &x)) || (x >= 0 && (link.delay_s = x / 1e3, 0))) return 2;
@@ -99,7 +117,7 @@ int cmd_sim(int argc, char **argv) {
 
     /* the frame's costs */
     SimPlan plan = {0};
-    double head_macs = 0, tail_macs = 0, exit_macs = -1;
+    double head_macs = 0, tail_macs = 0, exit_macs = -1, head_prof = -1, tail_prof = -1;
     int head_layers = 0, tail_layers = 0;
     const char *w = args_str(&c, "weights"), *ps = args_str(&c, "part-sizes");
     if (!!w == !!ps) return cli_error(c.cmd, "give either --weights CKPT (with --at) or --part-sizes H,T,B");
@@ -122,6 +140,9 @@ int cmd_sim(int argc, char **argv) {
             net_free(&net);
             return rc;
         }
+        const char *dp = args_str(&c, "device-profile"), *sp = args_str(&c, "server-profile");
+        if (dp && (head_prof = profile_s(&c, dp, &net, 0, sc.head_layers)) < 0) { net_free(&net); return 2; }
+        if (sp && (tail_prof = profile_s(&c, sp, &net, sc.head_layers, net.nlayers)) < 0) { net_free(&net); return 2; }
         net_free(&net);
         head_macs = sc.head_macs, tail_macs = sc.tail_macs, head_layers = sc.head_layers, tail_layers = sc.tail_layers;
         plan.payload_bytes = sc.payload_bytes, plan.reply_bytes = sc.tail_layers ? sc.reply_bytes : 0;
@@ -141,6 +162,8 @@ int cmd_sim(int argc, char **argv) {
         if (n < 3 || *s) return cli_error(c.cmd, "--part-sizes: '%s' is not H,T,B[,R] (MMAC, MMAC, bytes, bytes)", ps);
         head_macs = v[0] * 1e6, tail_macs = v[1] * 1e6, plan.payload_bytes = (long)v[2], plan.reply_bytes = (long)v[3];
         head_layers = head_macs > 0, tail_layers = tail_macs > 0;
+        if (args_str(&c, "device-profile") || args_str(&c, "server-profile"))
+            return cli_error(c.cmd, "--device-profile and --server-profile need --weights (they time that network's layers)");
         snprintf(what, sizeof what, "head %.3g MMAC, tail %.3g MMAC, %ld bytes up, %ld down", v[0], v[1],
                  plan.payload_bytes, plan.reply_bytes);
     }
@@ -148,9 +171,10 @@ int cmd_sim(int argc, char **argv) {
     if (dbl(&c, "exit-rate", 0, 1, &rate) || dbl(&c, "exit-mmac", 0, 1e12, &exit_macs)) return 2;
     if (args_flag(&c, "exit-mmac")->set) exit_macs *= 1e6;
     plan.exit_rate = rate;
-    plan.head_s = sim_compute_s(&device, head_macs, head_layers);
-    plan.exit_s = sim_compute_s(&device, exit_macs >= 0 ? exit_macs : head_macs, head_layers);
-    plan.tail_s = sim_compute_s(&server, tail_macs, tail_layers);
+    plan.head_s = head_prof >= 0 ? head_prof : sim_compute_s(&device, head_macs, head_layers);
+    plan.exit_s = head_prof >= 0 ? (head_macs > 0 && exit_macs >= 0 ? head_prof * exit_macs / head_macs : head_prof)
+                                 : sim_compute_s(&device, exit_macs >= 0 ? exit_macs : head_macs, head_layers);
+    plan.tail_s = tail_prof >= 0 ? tail_prof : sim_compute_s(&server, tail_macs, tail_layers);
 
     /* the workload */
     SimWorkload wl = {0};

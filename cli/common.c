@@ -174,3 +174,18 @@ int cli_eval_data(Command *c, const Net *net, const StFile *w, const char *split
         return cli_error(c->cmd, "the data has %d classes, the network only %d", d->nclasses, net->classes);
     return 0;
 }
+
+int cli_presets(Command *c, SimNode *dev, SimNode *srv, SimLink *link) {
+    SimCatalogue cat;
+    if (sim_catalogue_load(&cat, args_str(c, "presets")) != SEI_OK) {
+        const int rc = cli_error(c->cmd, "%s", sei_last_error());
+        sim_catalogue_free(&cat);
+        return rc;
+    }
+    const SimNode *d = sim_find_node(&cat, args_str(c, "device")), *s = sim_find_node(&cat, args_str(c, "server"));
+    const SimLink *l = sim_find_link(&cat, args_str(c, "link"));
+    const char *miss = !d ? args_str(c, "device") : !s ? args_str(c, "server") : !l ? args_str(c, "link") : NULL;
+    if (!miss) *dev = *d, *srv = *s, *link = *l;
+    sim_catalogue_free(&cat);
+    return miss ? cli_error(c->cmd, "no preset '%s' (see sei sim --list-presets)", miss) : 0;
+}

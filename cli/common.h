@@ -6,6 +6,7 @@
 #include "engine/safetensors.h"
 #include "data/data.h"
 #include "nets/net.h"
+#include "sim/sim.h"
 #include "split/part.h"
 
 /* the flags every network command takes; spread into a command's Flag table */
@@ -59,5 +60,9 @@ int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part);
 /* Read a float tensor `name` of rank `ndim` from f into a fresh allocation (caller frees
  * t->data with sei_free). Returns 0 or an exit status (error printed). */
 int cli_read_tensor(Command *c, const StFile *f, const char *name, int ndim, Tensor *t);
+
+/* the --device, --server and --link presets (sim/presets.c, plus --presets FILE) of a
+ * command that has those four flags. Returns 0 or an exit status (error printed). */
+int cli_presets(Command *c, SimNode *dev, SimNode *srv, SimLink *link);
 
 #endif

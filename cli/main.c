@@ -19,6 +19,7 @@ int cmd_exits(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -38,6 +39,7 @@ static const struct {
     {"exits", cmd_exits, "early exits: share leaving, accuracy, device multiply-adds and bytes over tau"},
     {"sim", cmd_sim, "simulate devices, link and server: latency, losses, energy, utilisation"},
     {"plan", cmd_plan, "pick the split configuration that meets accuracy, latency, memory, energy bounds"},
+    {"profile", cmd_profile, "time every layer on this machine (for sei sim --device-profile/--server-profile)"},
     {"info", cmd_info, "parameters, nonzeros, bytes and multiply-adds per layer and per part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };

@@ -20,6 +20,7 @@
 #define SEI_EXITS_H
 #include "engine/safetensors.h"
 #include "nets/net.h"
+#include "nets/train.h"
 
 typedef struct {
     int n;                                 /* exits, in the order of their indices */

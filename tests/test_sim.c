@@ -3,13 +3,15 @@
  * Poisson frames into one server with a fixed service time wait what M/D/1 says (within
  * 5%); a long TCP transfer under random loss follows the Mathis et al. square-root law
  * (within 25%); infinite bandwidth and no delay leave compute only; UDP loses frames at the
- * per-packet rate; determinism; the preset catalogue and its errors. */
+ * per-packet rate; determinism; the preset catalogue and its errors; split_cost. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "sim/sim.h"
+#include "split/cost.h"
+#include "split/exits.h"
 #include "tests/harness.h"
 
 static SimLink plain_link(double up_bps, double down_bps, double delay, int mtu, int header) {
@@ -188,7 +190,34 @@ static void test_catalogue(void) {
     remove(path);
 }
 
+/* split_cost: the numbers sim and plan use, on a small VGG16-BN with an exit */
+static void test_split_cost(void) {
+    Net n;
+    EXPECT(net_create(&n, "vgg16_bn", 5, 1, 0.0625f) == SEI_OK, "%s", sei_last_error());
+    net_init(&n, 1);
+    ExitCfg ec = {0};
+    ec.convs = 1;
+    EXPECT(exits_parse(&ec, "features.6") == SEI_OK && exits_insert(&n, &ec, 0, 32, 1) == SEI_OK, "%s", sei_last_error());
+    LayerInfo *li = calloc((size_t)n.nlayers, sizeof *li);
+    EXPECT(net_shapes(&n, 1, 1, 32, 32, li) == SEI_OK, "%s", sei_last_error());
+    SplitCost c;
+    EXPECT(split_cost(&n, 32, "features.13", &c) == SEI_OK, "%s", sei_last_error());
+    const int at = net_find_layer(&n, "features.13");
+    EXPECT(c.payload_bytes == 8 * 8 * 8 * 4 && c.reply_bytes == 20, "payload %ld reply %ld", c.payload_bytes, c.reply_bytes);
+    EXPECT(c.head_macs == li[at].sparse_macs && fabs(c.head_macs + c.tail_macs - li[n.nlayers - 1].sparse_macs) < 1,
+           "macs %g + %g", c.head_macs, c.tail_macs);
+    EXPECT(c.nexits == 1 && !strcmp(c.exit_at[0], "features.6") && c.exit_macs[0] < c.head_macs, "exit on the device");
+    EXPECT(c.head_param_bytes > 0 && c.head_act_bytes == 4.0 * 4 * 32 * 32, "memory %g %g", c.head_param_bytes,
+           c.head_act_bytes);
+    EXPECT(split_cost(&n, 32, "input", &c) == SEI_OK && c.head_macs == 0 && c.payload_bytes == 32 * 32, "input");
+    EXPECT(split_cost(&n, 32, "none", &c) == SEI_OK && c.tail_macs == 0 && c.payload_bytes == 0 && c.nexits == 1, "none");
+    EXPECT(split_cost(&n, 32, "features.99", &c) == SEI_ERR_ARG, "a bad cut accepted");
+    free(li);
+    net_free(&n);
+}
+
 int main(void) {
+    RUN(test_split_cost);
     RUN(test_idle_link_exact);
     RUN(test_compute_only);
     RUN(test_md1);
