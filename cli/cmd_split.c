@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/common.h"
+#include "split/proto.h"
 
 static Flag split_flags[] = {
     {"weights", "CKPT", "the whole network's weights or checkpoint", NULL, NULL, 0},
@@ -17,7 +18,7 @@ static Flag split_flags[] = {
 
 /* metadata keys that describe the network itself: part_save writes its own */
 static int own_key(const char *k) {
-    static const char *const own[] = {"format", "net", "classes", "in_ch", "width_mult", "part", "cut"};
+    static const char *const own[] = {"format", "net", "classes", "in_ch", "width_mult", "part", "cut", "split_id"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(k, own[i])) return 1;
     return 0;
@@ -44,12 +45,23 @@ int cmd_split(int argc, char **argv) {
     Net net;
     if ((rc = cli_open_net(&c, &net, &w))) { st_close(&w); return rc; }
     NetPart head, tail;
-    const char **keys = malloc(((size_t)w.nmeta + 1) * sizeof *keys);
-    const char **vals = malloc(((size_t)w.nmeta + 1) * sizeof *vals);
+    const char **keys = malloc(((size_t)w.nmeta + 2) * sizeof *keys);
+    const char **vals = malloc(((size_t)w.nmeta + 2) * sizeof *vals);
     int n = 0;
     if (!keys || !vals) { rc = cli_error(c.cmd, "out of memory"); goto out; }
     for (int i = 0; i < w.nmeta; i++)
         if (!own_key(w.meta_keys[i])) keys[n] = w.meta_keys[i], vals[n++] = w.meta_vals[i];
+    /* both parts carry one id of the whole network and the cut: sei device and sei serve
+     * refuse halves of different splits */
+    uint64_t id = proto_fnv(PROTO_FNV_INIT, at, strlen(at));
+    for (int i = 0; i < net.nparams; i++) {
+        const Tensor *t = &net.params[i].v.t;
+        id = proto_fnv(id, t->name, strlen(t->name));
+        id = proto_fnv(id, t->data, tensor_numel(t) * sizeof(float));
+    }
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%016llx", (unsigned long long)id);
+    keys[n] = "split_id", vals[n++] = idbuf;
     if (part_cut(&net, at, &head, &tail) != SEI_OK ||
         part_save(&net, &head, hpath, n, keys, vals) != SEI_OK ||
         part_save(&net, &tail, tpath, n, keys, vals) != SEI_OK) {
