@@ -20,6 +20,8 @@ int cmd_sim(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_device(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -40,6 +42,8 @@ static const struct {
     {"sim", cmd_sim, "simulate devices, link and server: latency, losses, energy, utilisation"},
     {"plan", cmd_plan, "pick the split configuration that meets accuracy, latency, memory, energy bounds"},
     {"profile", cmd_profile, "time every layer on this machine (for sei sim --device-profile/--server-profile)"},
+    {"serve", cmd_serve, "serve the tail of a split network to devices over TCP"},
+    {"device", cmd_device, "run the head on a data split, send the cut to sei serve, report latency"},
     {"info", cmd_info, "parameters, nonzeros, bytes and multiply-adds per layer and per part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},
 };

@@ -1,0 +1,99 @@
+#!/bin/sh
+# test_serve.sh - real split inference over TCP on this machine: `sei serve` holds the tail
+# of a split network, `sei device` runs the head on images and gets the same accuracy as
+# `sei eval` (fp32), sends fewer bytes with fp16/int8; a device with another split's head is
+# refused; bad peers (garbage, a slow sender, a connection closed at once) are dropped with
+# a logged reason while the server keeps serving; SIGTERM stops it cleanly.
+#   sh tests/test_serve.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
+sei=${1:-./sei}
+. "$(dirname "$0")/lib.sh"
+
+NET="--net vgg16_bn --width-mult 0.0625 --in-ch 1 --data shapes:300 --batch 16 --threads 2 --quiet"
+if ! "$sei" train $NET --epochs 1 --seed 3 --out "$tmp/base" >"$tmp/b.out" 2>&1 ||
+   ! "$sei" split --weights "$tmp/base/last.safetensors" --at features.13 --out-head "$tmp/h13.st" \
+       --out-tail "$tmp/t13.st" >/dev/null 2>&1 ||
+   ! "$sei" split --weights "$tmp/base/last.safetensors" --at features.23 --out-head "$tmp/h23.st" \
+       --out-tail "$tmp/t23.st" >/dev/null 2>&1; then
+    fail serve_setup "$(tail -2 "$tmp/b.out")"
+    exit 1
+fi
+PORT=$((20000 + $$ % 20000))
+ADDR=127.0.0.1:$PORT
+"$sei" serve --weights "$tmp/t13.st" --listen $ADDR --frame-timeout 0.5 --idle-timeout 3 --threads 1 \
+    >"$tmp/serve.out" 2>"$tmp/serve.err" &
+spid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "^serving" "$tmp/serve.out"; do sleep 0.05; i=$((i + 1)); done
+
+# 1. head + tail over TCP: the accuracy sei eval gets on the same images, nothing lost
+D="--connect $ADDR --limit 60 --threads 1"
+if "$sei" device --weights "$tmp/h13.st" $D >"$tmp/d1.out" 2>&1 &&
+   grep -q "60 frames in .* 60 answered by the server, 0 left at the exit, 0 lost" "$tmp/d1.out" &&
+   "$sei" eval --weights "$tmp/base/last.safetensors" --limit 60 --threads 1 >"$tmp/e.out" 2>&1 &&
+   [ "$(sed -n 's/.*accuracy \([0-9.]*\)%.*/\1/p' "$tmp/d1.out" | head -1)" = \
+     "$(sed -n 's/.*accuracy \([0-9.]*\)% .*/\1/p' "$tmp/e.out" | head -1)" ]; then
+    ok serve_device_accuracy
+else
+    fail serve_device_accuracy "$(cat "$tmp/d1.out") | $(head -1 "$tmp/e.out")"
+fi
+# fp16 and int8 send fewer bytes (header 32 B + 8x8x8 values)
+if "$sei" device --weights "$tmp/h13.st" $D --wire int8 --fps 100 >"$tmp/d2.out" 2>&1 &&
+   grep -q "(544.0 per frame, int8)" "$tmp/d2.out" &&
+   "$sei" device --weights "$tmp/h13.st" $D --wire fp16 >"$tmp/d3.out" 2>&1 && grep -q "(1056.0 per frame, fp16)" "$tmp/d3.out" &&
+   grep -q "(2080.0 per frame, fp32)" "$tmp/d1.out"; then
+    ok serve_wire_formats
+else
+    fail serve_wire_formats "$(tail -1 "$tmp/d1.out") $(tail -1 "$tmp/d2.out") $(tail -1 "$tmp/d3.out")"
+fi
+
+# 2. another split's head is refused, with one line
+if "$sei" device --weights "$tmp/h23.st" $D >/dev/null 2>"$tmp/d4.err"; then
+    fail serve_refuses_other_split "a features.23 head was served by a features.13 tail"
+elif one_line "$tmp/d4.err" && grep -q "another network's tail" "$tmp/d4.err"; then
+    ok serve_refuses_other_split
+else
+    fail serve_refuses_other_split "$(cat "$tmp/d4.err")"
+fi
+
+# 3. bad peers are dropped with a reason, and the server keeps serving
+bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'GARBAGE-GARBAGE-GARBAGE-GARBAGE-GARBAGE-GARBAGE-GARBAGE!' >&3; sleep 0.3" 2>/dev/null
+bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'SEIH' >&3; sleep 1.2" 2>/dev/null
+bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; exec 3>&-" 2>/dev/null
+sleep 0.3
+if grep -q "dropping .*bad hello" "$tmp/serve.err" && grep -q "dropping .*too slow" "$tmp/serve.err" &&
+   grep -q "dropping .*closed before the hello" "$tmp/serve.err" &&
+   "$sei" device --weights "$tmp/h13.st" $D >"$tmp/d5.out" 2>&1 && grep -q " 0 lost" "$tmp/d5.out"; then
+    ok serve_survives_bad_peers
+else
+    fail serve_survives_bad_peers "$(cat "$tmp/serve.err") $(tail -2 "$tmp/d5.out")"
+fi
+
+# 4. SIGTERM: a clean stop
+kill -TERM $spid
+wait $spid
+rc=$?
+if [ $rc -eq 0 ] && grep -q "server stopped" "$tmp/serve.out"; then
+    ok serve_clean_shutdown
+else
+    fail serve_clean_shutdown "exit $rc"
+fi
+
+# 5. bad input: one line, non-zero exit
+n=0 bad=0
+for args in "device --weights $tmp/h13.st --connect $ADDR --limit 5" \
+            "device --weights $tmp/t13.st --connect $ADDR" \
+            "device --weights $tmp/h13.st --connect nowhere --limit 5" \
+            "device --weights $tmp/h13.st --connect $ADDR --exit-tau 0.9" \
+            "device --weights $tmp/h13.st --connect $ADDR --wire int4" \
+            "serve --weights $tmp/h13.st --listen $ADDR" \
+            "serve --weights $tmp/base/last.safetensors --listen $ADDR" \
+            "serve --weights $tmp/t13.st --listen 127.0.0.1:notaport"; do
+    n=$((n + 1))
+    if "$sei" $args >/dev/null 2>"$tmp/bad.err"; then
+        fail serve_bad_input "case $n succeeded: sei $args"; bad=1
+    elif ! one_line "$tmp/bad.err"; then
+        fail serve_bad_input "case $n: not one line: $(cat "$tmp/bad.err")"; bad=1
+    fi
+done
+[ $bad -eq 0 ] && ok serve_bad_input
+exit $status
