@@ -37,6 +37,10 @@ static Flag sim_flags[] = {
     {"loss", "P", "override the link's independent packet loss", NULL, NULL, 0},
     {"delay-ms", "D", "override the link's one-way delay", NULL, NULL, 0},
     {"up-mbps", "B", "override the link's uplink rate (0: infinite)", NULL, NULL, 0},
+    {"down-mbps", "B", "override the link's downlink rate (0: infinite)", NULL, NULL, 0},
+    {"jitter-ms", "J", "override the link's jitter", NULL, NULL, 0},
+    {"header", "B", "override the link's header bytes per packet", NULL, NULL, 0},
+    {"frame-overhead", "B", "application bytes added to every message each way (sei device/serve: 32)", "0", NULL, 0},
     {"seed", "S", "simulation seed", "1", NULL, 0},
     {"csv", "FILE", "write one row per simulation", NULL, NULL, 0},
     {"svg", "FILE", "plot latency percentiles over the fps values", NULL, NULL, 0},
@@ -114,6 +118,11 @@ int cmd_sim(int argc, char **argv) {
     if ((x = -1, dbl(&c, "loss", 0, 0.999, &x)) || (x >= 0 && (link.loss = x, 0))) return 2;
     if ((x = -1, dbl(&c, "delay-ms", 0, 1e7, &x)) || (x >= 0 && (link.delay_s = x / 1e3, 0))) return 2;
     if ((x = -1, dbl(&c, "up-mbps", 0, 1e7, &x)) || (x >= 0 && (link.up_bps = x * 1e6, 0))) return 2;
+    if ((x = -1, dbl(&c, "down-mbps", 0, 1e7, &x)) || (x >= 0 && (link.down_bps = x * 1e6, 0))) return 2;
+    if ((x = -1, dbl(&c, "jitter-ms", 0, 1e7, &x)) || (x >= 0 && (link.jitter_s = x / 1e3, 0))) return 2;
+    if ((x = -1, dbl(&c, "header", 0, link.mtu - 1, &x)) || (x >= 0 && (link.header = (int)x, 0))) return 2;
+    double overhead = 0;
+    if (dbl(&c, "frame-overhead", 0, 1e6, &overhead)) return 2;
 
     /* the frame's costs */
     SimPlan plan = {0};
@@ -166,6 +175,10 @@ int cmd_sim(int argc, char **argv) {
             return cli_error(c.cmd, "--device-profile and --server-profile need --weights (they time that network's layers)");
         snprintf(what, sizeof what, "head %.3g MMAC, tail %.3g MMAC, %ld bytes up, %ld down", v[0], v[1],
                  plan.payload_bytes, plan.reply_bytes);
+    }
+    if (overhead > 0 && plan.payload_bytes > 0) { /* the sei device / serve protocol: header + tensor, header + 12 */
+        plan.payload_bytes += (long)overhead;
+        if (plan.reply_bytes > 0) plan.reply_bytes = (long)overhead + 12;
     }
     double rate = 0;
     if (dbl(&c, "exit-rate", 0, 1, &rate) || dbl(&c, "exit-mmac", 0, 1e12, &exit_macs)) return 2;

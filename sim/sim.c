@@ -361,7 +361,7 @@ sei_status sim_run(const SimLink *link, const SimNode *dev, const SimPlan *plan,
         (w->transport == SIM_TCP && !s.flows))
         st = sei_fail(SEI_ERR_NOMEM, "sim: out of memory");
     for (int i = 0; s.flows && i < nd * 2; i++)
-        s.flows[i] = (Flow){.dev = i / 2, .dir = i % 2, .cwnd = 2, .ssthresh = 1e9, .rto = 1.0};
+        s.flows[i] = (Flow){.dev = i / 2, .dir = i % 2, .cwnd = 10, .ssthresh = 1e9, .rto = 1.0}; /* RFC 6928 */
     /* first arrivals: staggered across one period (periodic) or drawn (Poisson) */
     for (int d = 0; d < nd && !st; d++)
         push(&s, w->poisson ? -log(1 - urand(&s)) / w->fps : (double)d / nd / w->fps, EV_ARRIVE, d, 0);

@@ -15,7 +15,8 @@
  * good with ge_r, loss ge_loss in the bad state). Transport:
  *   SIM_UDP  datagrams: a frame with a lost packet (either way) is lost;
  *   SIM_TCP  one reliable connection per device and direction: segments of mtu - header
- *            bytes, cumulative ACKs (header bytes each, on the other direction), slow start,
+ *            bytes, cumulative ACKs (header bytes each, on the other direction), an initial
+ *            window of 10 segments (RFC 6928, Linux's default), slow start,
  *            congestion avoidance, fast retransmit / NewReno fast recovery after three
  *            duplicate ACKs, and a retransmission timeout (RFC 6298 estimator, 200 ms
  *            minimum, exponential backoff, go-back-N).

@@ -43,17 +43,21 @@ static void test_idle_link_exact(void) {
     /* device energy: compute 1 W x 4 ms, tx 2 W x 20.96 ms, rx 1 W x 0.28 ms */
     const double e = 0.004 * 1 + 2 * 2620 * 8 / 1e6 + 1 * 140 * 8 / 4e6;
     EXPECT(fabs(r.energy_active_j - e) < 1e-12, "active energy %.15g, expected %.15g", r.energy_active_j, e);
-    /* TCP on the same idle link: the 3 segments fit the initial window? no, it is 2: one more
-     * round trip of an ACK (40 B down) before the third segment goes out */
+    /* TCP on the same idle link: the 3 segments fit the initial window of 10, so the frame
+     * goes out back to back as with UDP: the same closed form */
     w = one_frame(SIM_TCP);
     EXPECT(sim_run(&l, &dev, &p, &w, &r) == SEI_OK && r.done == 1, "%s", sei_last_error());
-    const double ser1 = 1000 * 8 / 1e6, ack = 40 * 8 / 4e6;
-    /* seg0 arrives at 4ms + ser1 + d; its ACK back at + ack + d; then seg2 (580 + 40 B) leaves
-     * (seg1 was serialised right after seg0, long done) */
-    const double t_ack0 = 0.004 + ser1 + 0.010 + ack + 0.010;
-    const double t_last = t_ack0 + 620 * 8 / 1e6 + 0.010;
-    const double expect_tcp = t_last + 0.002 + 140 * 8 / 4e6 + 0.010;
-    EXPECT(fabs(r.lat_mean - expect_tcp) < 1e-12, "TCP latency %.15g, expected %.15g", r.lat_mean, expect_tcp);
+    EXPECT(fabs(r.lat_mean - expect) < 1e-12, "TCP latency %.15g, expected %.15g", r.lat_mean, expect);
+    /* 12 segments: the 11th and 12th wait for the first ACK (40 B down) */
+    p.payload_bytes = 12 * 960;
+    EXPECT(sim_run(&l, &dev, &p, &w, &r) == SEI_OK && r.done == 1, "%s", sei_last_error());
+    const double ser = 1000 * 8 / 1e6, t_ack0 = 0.004 + ser + 0.010 + 40 * 8 / 4e6 + 0.010;
+    /* segments 0..9 leave back to back; the ACK of segment 0 releases 10 and 11 (slow start:
+     * cwnd 11, then 12); they queue behind 9, which finished at 4 ms + 10 ser */
+    const double up_free = 0.004 + 10 * ser, start = t_ack0 > up_free ? t_ack0 : up_free;
+    const double t12 = start + 2 * ser + 0.010;
+    const double expect12 = t12 + 0.002 + 140 * 8 / 4e6 + 0.010;
+    EXPECT(fabs(r.lat_mean - expect12) < 1e-12, "TCP 12 segments %.15g, expected %.15g", r.lat_mean, expect12);
 }
 
 static void test_compute_only(void) {
