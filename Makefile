@@ -4,7 +4,8 @@
 #   make bench      benchmarks (bench/)
 # Options: OMP=0 (no OpenMP), SIMD=0 (portable C kernels only), SAN=1 (ASan+UBSan),
 #          ARCH=native|x86-64-v3|armv8-a|none (-march), CC=gcc|clang, OPT=-O3,
-#          STB=0|1 (PNG/JPEG/BMP/GIF/TGA via stb_image; default 1 when libstb-dev is installed)
+#          STB=0|1 (PNG/JPEG/BMP/GIF/TGA via stb_image; default 1 when libstb-dev is installed),
+#          MPI=1 (sei mpi-run, built with OpenMPI's mpicc)
 CC   ?= cc
 OMP  ?= 1
 SIMD ?= 1
@@ -12,6 +13,10 @@ SAN  ?= 0
 ARCH ?= native
 OPT  ?= -O3
 STB  ?= $(if $(wildcard /usr/include/stb/stb_image.h),1,0)
+MPI  ?= 0
+ifeq ($(MPI),1)
+CC := mpicc
+endif
 
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -D_GNU_SOURCE -I.
 ifneq ($(ARCH),none)
@@ -22,6 +27,9 @@ CFLAGS += -DSEI_NO_SIMD
 endif
 ifeq ($(STB),1)
 CFLAGS += -DSEI_HAVE_STB
+endif
+ifeq ($(MPI),1)
+CFLAGS += -DSEI_MPI
 endif
 ifeq ($(OMP),1)
 CFLAGS += -fopenmp
@@ -35,7 +43,7 @@ LDLIBS := -lm -lpthread
 
 CCNAME := $(notdir $(firstword $(CC)))
 OPTNAME := $(subst $(eval) ,,$(subst -,,$(OPT)))
-BUILD := build/$(CCNAME)-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san$(SAN)-$(ARCH)-stb$(STB)
+BUILD := build/$(CCNAME)-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san$(SAN)-$(ARCH)-stb$(STB)$(if $(filter 1,$(MPI)),-mpi)
 
 LIB_SRC  := $(sort $(wildcard engine/*.c kernels/*.c autograd/*.c nets/*.c data/*.c split/*.c sim/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -47,7 +55,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench demo clean cross-aarch64 FORCE
+.PHONY: all test bench demo sei-mpi clean cross-aarch64 FORCE
 all: sei libsei.a
 
 # ./sei and libsei.a are copies of the current configuration's build, refreshed whenever
@@ -88,6 +96,15 @@ test: sei $(TEST_BIN)
 
 demo: sei
 	./sei demo
+
+# ./sei-mpi: the MPI build (sei mpi-run), beside ./sei
+ifeq ($(MPI),1)
+sei-mpi: $(BUILD)/sei
+	@cp -f $< $@
+else
+sei-mpi: FORCE
+	@$(MAKE) --no-print-directory MPI=1 sei-mpi
+endif
 
 bench: sei $(BENCH_BIN)
 	@sh bench/run.sh $(BUILD)/bench ./sei
