@@ -15,7 +15,7 @@ OPT  ?= -O3
 STB  ?= $(if $(wildcard /usr/include/stb/stb_image.h),1,0)
 MPI  ?= 0
 ifeq ($(MPI),1)
-CC := mpicc
+override CC := mpicc
 endif
 
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -D_GNU_SOURCE -I.
