@@ -67,8 +67,9 @@ static int handshake(Command *c, int fd, uint64_t id, const char *cut) {
     return 0;
 }
 
-static int open_link(Command *c, uint64_t id, const char *cut, double timeout, int *fd) {
-    if (sock_connect(args_str(c, "connect"), timeout, fd) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+/* quiet: a failed connect only leaves its reason in sei_last_error (the retries report it) */
+static int open_link(Command *c, uint64_t id, const char *cut, double timeout, int *fd, int quiet) {
+    if (sock_connect(args_str(c, "connect"), timeout, fd) != SEI_OK) return quiet ? 2 : cli_error(c->cmd, "%s", sei_last_error());
     if (handshake(c, *fd, id, cut)) { close(*fd); *fd = -1; return 2; }
     return 0;
 }
@@ -145,7 +146,7 @@ int cmd_device(int argc, char **argv) {
     st_close(&f);
     if (!rc && d.n == 0) rc = cli_error(c.cmd, "no images in the %s split", args_str(&c, "split"));
     int fd = -1;
-    if (!rc) rc = open_link(&c, split_id, part.cut, to, &fd);
+    if (!rc) rc = open_link(&c, split_id, part.cut, to, &fd, 0);
     if (rc) { ds_free(&d), net_free(&net); return rc; }
     Batcher b;
     if (batcher_init(&b, &d, &bc) != SEI_OK) {
@@ -235,9 +236,13 @@ int cmd_device(int argc, char **argv) {
                         reconnects, recon);
                 struct timespec ts = {0, 200000000};
                 nanosleep(&ts, NULL);
-                ok = !open_link(&c, split_id, part.cut, to, &fd);
+                ok = !open_link(&c, split_id, part.cut, to, &fd, 1);
             }
-            if (!ok) { rc = cli_error(c.cmd, "the server at %s is gone", args_str(&c, "connect")); break; }
+            if (!ok) {
+                rc = cli_error(c.cmd, "the server at %s is gone (%s)", args_str(&c, "connect"),
+                               recon ? sei_last_error() : "no reconnects asked for");
+                break;
+            }
             nfr++;
             continue;
         }

@@ -3,7 +3,8 @@
 # of a split network, `sei device` runs the head on images and gets the same accuracy as
 # `sei eval` (fp32), sends fewer bytes with fp16/int8; a device with another split's head is
 # refused; bad peers (garbage, a slow sender, a connection closed at once) are dropped with
-# a logged reason while the server keeps serving; SIGTERM stops it cleanly.
+# a logged reason while the server keeps serving; three devices at once are all answered;
+# SIGTERM stops it cleanly; a device whose server goes away retries, then fails in one line.
 #   sh tests/test_serve.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
@@ -68,7 +69,18 @@ else
     fail serve_survives_bad_peers "$(cat "$tmp/serve.err") $(tail -2 "$tmp/d5.out")"
 fi
 
-# 4. SIGTERM: a clean stop
+# 4. several devices at once: each gets every answer
+for k in 1 2 3; do "$sei" device --weights "$tmp/h13.st" $D --fps 200 >"$tmp/par$k.out" 2>&1 & done
+sleep 0.2
+i=0
+while [ $i -lt 100 ] && [ "$(cat "$tmp"/par*.out 2>/dev/null | grep -c '^sent ')" -lt 3 ]; do sleep 0.1; i=$((i + 1)); done
+if [ "$(grep -l ' 60 answered by the server, 0 left at the exit, 0 lost' "$tmp"/par*.out | wc -l)" -eq 3 ]; then
+    ok serve_many_devices
+else
+    fail serve_many_devices "$(cat "$tmp"/par*.out)"
+fi
+
+# 5. SIGTERM: a clean stop
 kill -TERM $spid
 wait $spid
 rc=$?
@@ -78,7 +90,25 @@ else
     fail serve_clean_shutdown "exit $rc"
 fi
 
-# 5. bad input: one line, non-zero exit
+# 6. the server goes away mid-run: the device retries, then says so in one line
+"$sei" serve --weights "$tmp/t13.st" --listen $ADDR --threads 1 --quiet >/dev/null 2>&1 &
+spid=$!
+sleep 0.5
+"$sei" device --weights "$tmp/h13.st" --connect $ADDR --limit 200 --fps 50 --reconnect 2 --threads 1 \
+    >"$tmp/rc.out" 2>"$tmp/rc.err" &
+dpid=$!
+sleep 1
+kill -TERM $spid; wait $spid 2>/dev/null
+wait $dpid
+drc=$?
+if [ $drc -ne 0 ] && grep -q "reconnecting (2 of 2)" "$tmp/rc.err" && [ "$(grep -vc reconnecting "$tmp/rc.err")" -eq 1 ] &&
+   grep -q "is gone" "$tmp/rc.err"; then
+    ok device_server_gone
+else
+    fail device_server_gone "exit $drc: $(cat "$tmp/rc.err")"
+fi
+
+# 7. bad input: one line, non-zero exit
 n=0 bad=0
 for args in "device --weights $tmp/h13.st --connect $ADDR --limit 5" \
             "device --weights $tmp/t13.st --connect $ADDR" \
