@@ -21,6 +21,7 @@
 #include "nets/sparsity.h"
 #include "split/bottleneck.h"
 #include "split/exits.h"
+#include "cli/train_mpi.h"
 
 static Flag train_flags[] = {
     NET_FLAGS,
@@ -58,6 +59,7 @@ static Flag train_flags[] = {
     {"sparsity", "KIND", "conv pattern: channel (whole kernels, runs as a grouped conv) or weight (unstructured); linear layers are bi-regular", "channel", NULL, 0},
     {"sparse-until", "CUT", "make only the layers up to this cut point sparse (the device part)", NULL, NULL, 0},
     {"density-file", "F", "per-layer densities, lines 'layer_path density' (any conv/linear, the first and last included)", NULL, NULL, 0},
+    {"dropout", "P", "the probability of every dropout layer (default: the network's, 0.5 in VGG)", NULL, NULL, 0},
     {"quiet", NULL, "no progress bar, only one line per epoch", NULL, NULL, 0},
 };
 
@@ -74,6 +76,7 @@ typedef struct {
     int split;                /* a bottleneck was inserted (--split-at) */
     ExitCfg xcfg;             /* every exit of the network (from --init's metadata, then --exit-at) */
     float exit_weight;
+    int rank, nranks;         /* data-parallel under mpirun (train_mpi.c): this replica, replicas */
     BottleneckCfg bcfg;
     BottleneckInfo binfo;
     float best_acc;
@@ -211,7 +214,13 @@ static int train_epochs(Command *c, Run *r, int quiet) {
             r->opt.cfg.lr = schedule_lr(&r->sched, step);
             double loss;
             int correct;
+            if (r->nranks > 1) { /* this replica's slice of the global batch */
+                n /= r->nranks;
+                x += (size_t)r->rank * n * r->net.in_ch * r->size * r->size, y += (size_t)r->rank * n;
+            }
             sei_status s = train_step(&r->net, &r->tape, &r->opt, x, y, n, r->size, r->exit_weight, &loss, &correct);
+            if (!s) train_mpi_sync_buffers(&r->net);
+            n *= r->nranks; /* loss and correct are the global batch's */
             if (s && tty) fputc('\n', stderr);
             if (s == SEI_ERR_NUMERIC)
                 return cli_error(c->cmd, "training diverged in epoch %d, batch %d: %s (learning rate %g); "
@@ -239,15 +248,17 @@ static int train_epochs(Command *c, Run *r, int quiet) {
         score /= 1 + val.nexits;
         int better = have_val && score > r->best_acc;
         if (better) r->best_acc = (float)score;
-        FILE *f = fopen(logp, "a");
-        if (!f) return cli_error(c->cmd, "cannot append to %s: %s", logp, strerror(errno));
-        fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f\n", e + 1, schedule_lr(&r->sched, r->opt.step - 1),
-                tl, ta, have_val ? val.loss : NAN, have_val ? val.accuracy : NAN, seen / secs, secs);
-        fclose(f);
-        /* order: log row, best, last. A crash in between leaves last at the previous epoch;
-         * a resume repeats this one, drops the extra log row and rewrites best identically */
-        if ((better || (!have_val && e == r->epochs - 1)) && save(c, r, "best", e + 1, have_val ? &val : NULL)) return 2;
-        if (save(c, r, "last", e + 1, have_val ? &val : NULL)) return 2;
+        if (r->rank == 0) { /* replicas are identical: rank 0 writes */
+            FILE *f = fopen(logp, "a");
+            if (!f) return cli_error(c->cmd, "cannot append to %s: %s", logp, strerror(errno));
+            fprintf(f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.1f,%.2f\n", e + 1, schedule_lr(&r->sched, r->opt.step - 1),
+                    tl, ta, have_val ? val.loss : NAN, have_val ? val.accuracy : NAN, seen / secs, secs);
+            fclose(f);
+            /* order: log row, best, last. A crash in between leaves last at the previous epoch;
+             * a resume repeats this one, drops the extra log row and rewrites best identically */
+            if ((better || (!have_val && e == r->epochs - 1)) && save(c, r, "best", e + 1, have_val ? &val : NULL)) return 2;
+            if (save(c, r, "last", e + 1, have_val ? &val : NULL)) return 2;
+        }
         printf("epoch %d/%d  train loss %.4f acc %.2f%%", e + 1, r->epochs, tl, 100 * ta);
         if (have_val) {
             printf("  val loss %.4f acc %.2f%%", val.loss, 100 * val.accuracy);
@@ -401,6 +412,12 @@ static int setup(Command *c, Run *r, const StFile *resume) {
         if (s) return cli_error(c->cmd, "%s%s", sei_last_error(),
                                 args_bool(c, "reset-head") ? "" : " (for a new class count add --reset-head)");
     }
+    if (args_str(c, "dropout")) {
+        float pd;
+        if (args_float(c, "dropout", 0, 0.99f, &pd)) return 2;
+        for (int i = 0; i < r->net.nlayers; i++)
+            if (r->net.layers[i].kind == L_DROPOUT) r->net.layers[i].p = pd;
+    }
     /* predefined sparsity: patterns from the seed, after any --init weights were loaded (a
      * resumed run has them in its checkpoint) */
     float density = 1;
@@ -438,7 +455,7 @@ static int setup(Command *c, Run *r, const StFile *resume) {
         return cli_error(c->cmd, "--augment: '%s' is not crop, flip, crop,flip or none", aug);
     int pad = r->size / 8;
     if (args_int(c, "pad", 0, 4096, &pad)) return 2;
-    r->bc = (BatchConfig){.batch = batch, .size = r->size, .random_crop = crop, .pad = crop ? pad : 0,
+    r->bc = (BatchConfig){.batch = batch * r->nranks, .size = r->size, .random_crop = crop, .pad = crop ? pad : 0,
                           .flip = flip, .shuffle = 1, .drop_last = 1, .seed = r->seed};
     if (set_normalize(c, r)) return 2;
     if (resume) { /* the normalisation the run started with, not one recomputed */
@@ -459,7 +476,8 @@ static int setup(Command *c, Run *r, const StFile *resume) {
     OptConfig oc = adam ? optim_adamw(lr, wd) : optim_sgd(lr, mom, wd, args_bool(c, "nesterov"));
     if (net_optim_init(&r->net, &r->opt, &oc) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
     r->have_opt = 1;
-    long spe = r->train.n / batch > 0 ? r->train.n / batch : 1;
+    const int gb = batch * r->nranks; /* the global batch */
+    long spe = r->train.n / gb > 0 ? r->train.n / gb : 1;
     r->sched = (Schedule){.kind = (SchedKind)sk, .lr = lr, .total_steps = spe * epochs, .steps_per_epoch = spe,
                           .step_epochs = step_epochs, .gamma = gamma, .warmup_steps = (int)(warm * spe)};
     tape_init(&r->tape, 1, 1, 1, r->seed);
@@ -483,7 +501,9 @@ static int run_command(Command *c, Run *r, const StFile *resume, int quiet) {
     if (mkdir_p(r->out)) return cli_error(c->cmd, "cannot create directory %s: %s", r->out, strerror(errno));
     char logp[4096];
     snprintf(logp, sizeof logp, "%s/log.csv", r->out);
-    if (!resume) {
+    if (r->rank > 0) {
+        /* only rank 0 writes the log */
+    } else if (!resume) {
         FILE *f = fopen(logp, "w");
         if (!f) return cli_error(c->cmd, "cannot write %s: %s", logp, strerror(errno));
         fprintf(f, "epoch,lr,train_loss,train_acc,val_loss,val_acc,images_per_s,seconds\n");
@@ -555,6 +575,12 @@ int cmd_train(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : 2;
     Run *r = calloc(1, sizeof *r);
     if (!r) return cli_error(c.cmd, "out of memory");
+    if (train_mpi_init(&argc, &argv, &r->rank, &r->nranks) && r->rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        const int rk = r->rank;
+        free(r);
+        train_mpi_finalize();
+        return cli_error(c.cmd, "cannot silence rank %d's output", rk);
+    }
     const char *resume = args_str(&c, "resume");
     int quiet = args_bool(&c, "quiet");
     StFile ck = {0};
@@ -603,6 +629,7 @@ out:
     free(saved);
     free(av);
     free(r);
+    train_mpi_finalize();
     return rc;
 }
 

@@ -45,6 +45,8 @@ static int count_correct(const float *logits, const int32_t *y, int n, int K) {
     return c;
 }
 
+TrainReduce train_reduce;
+
 sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int32_t *y, int n,
                       int size, float exit_weight, double *loss, int *correct) {
     tape_reset(t);
@@ -61,11 +63,13 @@ sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int
     if (!l) return SEI_ERR_ARG;
     *loss = l->t.data[0];
     *correct = count_correct(out->t.data, y, n, net->classes);
+    if (train_reduce.reduce_loss) train_reduce.reduce_loss(loss, correct, train_reduce.ctx);
     if (!isfinite(*loss))
         return sei_fail(SEI_ERR_NUMERIC, "the loss is %s", isnan(*loss) ? "NaN" : "infinite");
     sei_status s = net_zero_grad(net);
     if (!s) s = tape_backward(t, l, NULL);
     if (s) return s;
+    if (train_reduce.reduce_grads) train_reduce.reduce_grads(net, train_reduce.ctx);
     optim_step(o);
     return SEI_OK;
 }

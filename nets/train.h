@@ -38,6 +38,15 @@ const char *schedule_name(SchedKind k);
  * SEI_ERR_NUMERIC before any weight changes. */
 sei_status train_step(Net *net, Tape *t, Optimizer *o, const float *x, const int32_t *y, int n,
                       int size, float exit_weight, double *loss, int *correct);
+/* Data-parallel training (cli/train_mpi.c): when set, train_step calls reduce_loss on the
+ * batch loss and correct count before checking the loss, and reduce_grads after backward,
+ * before the optimizer step, so every replica takes the same step. NULL: one process. */
+typedef struct {
+    void (*reduce_loss)(double *loss, int *correct, void *ctx);
+    void (*reduce_grads)(Net *net, void *ctx);
+    void *ctx;
+} TrainReduce;
+extern TrainReduce train_reduce;
 
 typedef struct {
     double accuracy, loss;   /* top-1 accuracy in [0,1], mean cross-entropy */

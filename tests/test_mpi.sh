@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_mpi.sh - `sei mpi-run` under OpenMPI (built as ./sei-mpi by `make sei-mpi`): a small
 # network partitioned over 3 ranks writes exactly the logits `sei forward` writes in one
-# process, and over a data split reports the same accuracy as `sei eval`; bad mapping files
-# fail with one line. SKIPs when OpenMPI (mpicc, mpirun) is not installed.
+# process, and over a data split reports the same accuracy as `sei eval`; data-parallel
+# `sei train` under mpirun (2 ranks x batch 8) ends where one process with batch 16 does;
+# bad mapping files fail with one line. SKIPs when OpenMPI (mpicc, mpirun) is not installed.
 #   sh tests/test_mpi.sh ./sei
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
@@ -43,7 +44,25 @@ else
     fail mpi_partition_data "$(tail -2 "$tmp/d.out") | $(head -1 "$tmp/e.out")"
 fi
 
-# 3. bad maps: one line per rank at most, non-zero exit
+# 3. data-parallel training: 2 ranks x batch 8 take the steps 1 rank takes with batch 16
+#    (SGD, no dropout, no batch norm: gradients averaged by allreduce, equal to float rounding);
+#    2 ranks x batch 16 are a different run (the check can fail)
+DP="--net vgg16 --width-mult 0.125 --in-ch 1 --data shapes:512 --threads 1 --quiet --epochs 2 --lr 0.02 --augment none --seed 5 --dropout 0"
+evloss() { "$sei" eval --weights "$1" --json --threads 1 | sed -n 's/.*"loss":\([0-9.]*\).*/\1/p'; }
+if ./sei-mpi train $DP --batch 16 --out "$tmp/dp1" >/dev/null 2>&1 &&
+   $MPIRUN -np 2 ./sei-mpi train $DP --batch 8 --out "$tmp/dp2" >/dev/null 2>&1 &&
+   $MPIRUN -np 2 ./sei-mpi train $DP --batch 16 --out "$tmp/dp3" >/dev/null 2>&1; then
+    l1=$(evloss "$tmp/dp1/last.safetensors"); l2=$(evloss "$tmp/dp2/last.safetensors"); l3=$(evloss "$tmp/dp3/last.safetensors")
+    if awk -v a="$l1" -v b="$l2" -v c="$l3" 'BEGIN { d = a - b; e = a - c; exit !(d * d < 1e-10 && e * e > 1e-10) }'; then
+        ok mpi_data_parallel_training
+    else
+        fail mpi_data_parallel_training "losses 1x16 $l1, 2x8 $l2, 2x16 $l3"
+    fi
+else
+    fail mpi_data_parallel_training "a training run failed"
+fi
+
+# 4. bad maps: one line per rank at most, non-zero exit
 printf '0 features.13 1\n1 end 1\n' >"$tmp/map2"            # 2 parts for 3 ranks
 printf '0 features.33 1\n1 features.13 1\n2 end 1\n' >"$tmp/mapback"  # going backwards
 printf '0 features.99 1\n1 features.33 1\n2 end 1\n' >"$tmp/mapbad"   # no such cut
