@@ -1,7 +1,7 @@
 /* bench_sparse.c - the predefined-sparse conv layers against their dense version, same run:
  * every conv of a network that net_sparsify makes sparse, timed on the dense kernels (the
- * masked weights, what SEI_DENSE=1 runs), on the direct sparse kernels (conv_direct.c) and
- * on the grouped-GEMM sparse path.
+ * masked weights, what SEI_DENSE=1 runs), on the direct sparse kernels (conv_direct.c), on
+ * the grouped-GEMM sparse path, and dense on im2col + GEMM.
  *
  *   bench_sparse [--net NAME] [--width W] [--in-ch C] [--size S] [--batch B] [--density D]
  *                [--sparsity channel|weight] [--until CUT] [--threads T] [--iters N] [--min-ms M]
@@ -19,7 +19,7 @@
  *    "train_dense_ms":..,"train_direct_ms":..,"train_grouped_ms":..}
  *   {"total":1,"layers":..,"fwd_dense_ms":..,...,"fwd_speedup":..,"train_speedup":..}
  * speedups: dense / the sparse path the tape picks (conv2d_sparse_pays, direct first);
- * fwd_speedup_vs_dense_direct: the same against the dense layer on the direct kernel. */
+ * fwd_speedup_vs_dense_gemm: the same against the dense layer on the direct kernel. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,27 +32,28 @@
 
 typedef struct {
     const Conv2dParams *p;
-    const SparseIndex *s, *full;
+    const SparseIndex *s;
     ConvEpilogue ep;
     float *in, *w, *b, *out, *dout, *din, *dw, *db, *ws;
 } Bufs;
 
-/* DENSE: conv2d on the masked weights; DIRECT, GROUPED: the two sparse paths; DENSE_DIRECT:
- * the direct kernel on a full pattern (one group of every channel), i.e. the dense layer on
- * the kernel the sparse one uses: what the dense layer could run at with that kernel */
-enum { DENSE, DIRECT, GROUPED, DENSE_DIRECT, KINDS };
+/* DENSE: conv2d on the masked weights, as sei runs a dense layer (small 3x3 layers on the
+ * direct kernels, kernels/conv2d.c); DIRECT, GROUPED: the two sparse paths; DENSE_GEMM:
+ * conv2d forced onto im2col + GEMM (sei_conv_direct = 0), the dense path before the direct
+ * kernels */
+enum { DENSE, DIRECT, GROUPED, DENSE_GEMM, KINDS };
 
 static int kind_now;
 
-static const SparseIndex *pattern(const Bufs *c) { return kind_now == DENSE_DIRECT ? c->full : c->s; }
+static const SparseIndex *pattern(const Bufs *c) { return c->s; }
 
 static void fwd(Bufs *c) {
-    if (kind_now == DENSE) conv2d_forward_fused(c->out, c->in, c->w, c->b, &c->ep, c->p, c->ws);
+    if (kind_now == DENSE || kind_now == DENSE_GEMM) conv2d_forward_fused(c->out, c->in, c->w, c->b, &c->ep, c->p, c->ws);
     else conv2d_sparse_forward(c->out, c->in, c->w, c->b, &c->ep, c->p, pattern(c), c->ws);
 }
 
 static void train(Bufs *c) {
-    if (kind_now == DENSE) {
+    if (kind_now == DENSE || kind_now == DENSE_GEMM) {
         conv2d_forward(c->out, c->in, c->w, c->b, c->p, c->ws);
         conv2d_backward(c->din, c->dw, c->db, c->dout, c->in, c->w, c->p, c->ws);
     } else {
@@ -63,7 +64,7 @@ static void train(Bufs *c) {
 
 static void set_kind(int k) {
     kind_now = k;
-    sei_conv_direct = k != GROUPED;
+    sei_conv_direct = k != GROUPED && k != DENSE_GEMM;
 }
 
 /* ms per call of fn, one sample of >= min_ms (calls: calibrated on the first sample) */
@@ -161,20 +162,13 @@ int main(int argc, char **argv) {
         if (i > 0) memcpy(s, info[i - 1].shape, sizeof s);
         Conv2dParams p;
         if (!conv2d_params(&p, s[0], s[1], s[2], s[3], l->out_c, l->k, l->k, l->stride, l->pad, 1)) continue;
-        /* the full pattern: every output channel sees every input channel, in order */
-        int32_t *all = malloc((size_t)p.OC * p.C * sizeof *all);
-        if (!all) { fprintf(stderr, "bench_sparse: out of memory\n"); return 1; }
-        for (int o = 0; o < p.OC; o++)
-            for (int j = 0; j < p.C; j++) all[(size_t)o * p.C + j] = j;
-        const SparseIndex full = {SPARSE_IDX_CHANNEL, p.C, 1, all};
-        Bufs c = {.p = &p, .s = &net.params[l->w].sp->kidx, .full = &full};
+        Bufs c = {.p = &p, .s = &net.params[l->w].sp->kidx};
         const size_t nin = (size_t)p.N * p.C * p.H * p.W, nout = (size_t)p.N * p.OC * p.OH * p.OW;
         const size_t nw = (size_t)p.OC * p.C * p.KH * p.KW, ws = conv2d_workspace(&p);
         sei_conv_direct = 1;
         const size_t ws1 = conv2d_sparse_workspace(&p, c.s);
-        const size_t wsf = conv2d_sparse_workspace(&p, &full);
         sei_conv_direct = 0;
-        const size_t ws0 = conv2d_sparse_workspace(&p, c.s);
+        const size_t ws0 = conv2d_sparse_workspace(&p, c.s), wsf = conv2d_workspace(&p);
         c.in = xmalloc(nin * 4), c.din = xmalloc(nin * 4), c.out = xmalloc(nout * 4), c.dout = xmalloc(nout * 4);
         c.w = xmalloc(nw * 4), c.dw = xmalloc(nw * 4), c.b = xmalloc((size_t)p.OC * 4), c.db = xmalloc((size_t)p.OC * 4);
         float *alpha = xmalloc((size_t)p.OC * 4), *shift = xmalloc((size_t)p.OC * 4);
@@ -194,9 +188,9 @@ int main(int argc, char **argv) {
         printf("{\"layer\":\"%s\",\"N\":%d,\"C\":%d,\"H\":%d,\"W\":%d,\"OC\":%d,\"k\":%d,\"density\":%.4g,"
                "\"macs_dense\":%.0f,\"macs_sparse\":%.0f,\"fwd_dense_ms\":%.4g,\"fwd_direct_ms\":%.4g,"
                "\"fwd_grouped_ms\":%.4g,\"train_dense_ms\":%.4g,\"train_direct_ms\":%.4g,"
-               "\"train_grouped_ms\":%.4g,\"fwd_dense_direct_ms\":%.4g,\"train_dense_direct_ms\":%.4g}\n",
+               "\"train_grouped_ms\":%.4g,\"fwd_dense_gemm_ms\":%.4g,\"train_dense_gemm_ms\":%.4g}\n",
                l->path, p.N, p.C, p.H, p.W, p.OC, p.KH, msp / md, md, msp, ms[DENSE][0], ms[DIRECT][0],
-               ms[GROUPED][0], ms[DENSE][1], ms[DIRECT][1], ms[GROUPED][1], ms[DENSE_DIRECT][0], ms[DENSE_DIRECT][1]);
+               ms[GROUPED][0], ms[DENSE][1], ms[DIRECT][1], ms[GROUPED][1], ms[DENSE_GEMM][0], ms[DENSE_GEMM][1]);
         fflush(stdout);
         /* what the tape runs: the sparse kernels where conv2d_sparse_pays, else dense */
         const int pays = conv2d_sparse_pays(&p, c.s);
@@ -206,7 +200,6 @@ int main(int argc, char **argv) {
         layers++;
         sei_free(c.in), sei_free(c.din), sei_free(c.out), sei_free(c.dout), sei_free(c.w), sei_free(c.dw);
         sei_free(c.b), sei_free(c.db), sei_free(alpha), sei_free(shift), sei_free(c.ws);
-        free(all);
     }
     if (!layers) {
         fprintf(stderr, "bench_sparse: no sparse conv layers in %s up to %s\n", name, until ? until : "the end");
@@ -214,11 +207,11 @@ int main(int argc, char **argv) {
     }
     printf("{\"total\":1,\"net\":\"%s\",\"layers\":%d,\"batch\":%d,\"size\":%d,\"threads\":%d,"
            "\"fwd_dense_ms\":%.4g,\"fwd_direct_ms\":%.4g,\"fwd_grouped_ms\":%.4g,\"train_dense_ms\":%.4g,"
-           "\"train_direct_ms\":%.4g,\"train_grouped_ms\":%.4g,\"fwd_dense_direct_ms\":%.4g,\"train_dense_direct_ms\":%.4g,"
-           "\"fwd_speedup\":%.3g,\"train_speedup\":%.3g,\"fwd_speedup_vs_dense_direct\":%.3g}\n",
+           "\"train_direct_ms\":%.4g,\"train_grouped_ms\":%.4g,\"fwd_dense_gemm_ms\":%.4g,\"train_dense_gemm_ms\":%.4g,"
+           "\"fwd_speedup\":%.3g,\"train_speedup\":%.3g,\"fwd_speedup_vs_dense_gemm\":%.3g}\n",
            name, layers, batch, size, sei_threads(), tot[DENSE][0], tot[DIRECT][0], tot[GROUPED][0],
-           tot[DENSE][1], tot[DIRECT][1], tot[GROUPED][1], tot[DENSE_DIRECT][0], tot[DENSE_DIRECT][1],
-           tot[DENSE][0] / picked[0], tot[DENSE][1] / picked[1], tot[DENSE_DIRECT][0] / picked[0]);
+           tot[DENSE][1], tot[DIRECT][1], tot[GROUPED][1], tot[DENSE_GEMM][0], tot[DENSE_GEMM][1],
+           tot[DENSE][0] / picked[0], tot[DENSE][1] / picked[1], tot[DENSE_GEMM][0] / picked[0]);
     free(info);
     net_free(&net);
     return 0;
