@@ -156,12 +156,10 @@ int cmd_exits(int argc, char **argv) {
     int batch = 256;
     if (args_int(&c, "batch", 1, 65536, &batch)) return 2;
     StFile w;
-    if (st_open(&w, wpath) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
     Net net;
     Dataset d = {0};
     ExitRecord rec = {0};
-    rc = cli_open_net(&c, &net, &w);
-    if (rc) { st_close(&w); return rc; }
+    if ((rc = cli_open_checkpoint(&c, wpath, &w, &net))) return rc;
     DataConfig dc;
     BatchConfig bc = {.batch = batch};
     Costs k;

@@ -179,9 +179,8 @@ int cmd_importance(int argc, char **argv) {
     const int pred = !strcmp(target, "pred"), per_class = args_bool(&c, "per-class");
 
     StFile w;
-    if (st_open(&w, wpath) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
     Net net;
-    if ((rc = cli_open_net(&c, &net, &w))) { st_close(&w); return rc; }
+    if ((rc = cli_open_checkpoint(&c, wpath, &w, &net))) return rc;
     Importance im = {0};
     Tape t;
     tape_init(&t, 1, 0, 0, 0);

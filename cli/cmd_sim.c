@@ -133,9 +133,8 @@ int cmd_sim(int argc, char **argv) {
     char what[256];
     if (w) {
         StFile f;
-        if (st_open(&f, w) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
         Net net;
-        if ((rc = cli_open_net(&c, &net, &f))) { st_close(&f); return rc; }
+        if ((rc = cli_open_checkpoint(&c, w, &f, &net))) return rc;
         int size = 0;
         const char *ms = st_meta(&f, "size");
         if (args_flag(&c, "size")->set) {

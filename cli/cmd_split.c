@@ -41,9 +41,8 @@ int cmd_split(int argc, char **argv) {
     if (!hpath || !tpath) return cli_error(c.cmd, "--out-head and --out-tail are required");
     if (!strcmp(hpath, tpath)) return cli_error(c.cmd, "--out-head and --out-tail are the same file");
     StFile w;
-    if (st_open(&w, wpath) != SEI_OK) return cli_error(c.cmd, "%s", sei_last_error());
     Net net;
-    if ((rc = cli_open_net(&c, &net, &w))) { st_close(&w); return rc; }
+    if ((rc = cli_open_checkpoint(&c, wpath, &w, &net))) return rc;
     NetPart head, tail;
     const char **keys = malloc(((size_t)w.nmeta + 2) * sizeof *keys);
     const char **vals = malloc(((size_t)w.nmeta + 2) * sizeof *vals);

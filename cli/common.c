@@ -189,3 +189,10 @@ int cli_presets(Command *c, SimNode *dev, SimNode *srv, SimLink *link) {
     sim_catalogue_free(&cat);
     return miss ? cli_error(c->cmd, "no preset '%s' (see sei sim --list-presets)", miss) : 0;
 }
+
+int cli_open_checkpoint(Command *c, const char *path, StFile *w, Net *net) {
+    if (st_open(w, path) != SEI_OK) return cli_error(c->cmd, "%s", sei_last_error());
+    const int rc = cli_open_net(c, net, w);
+    if (rc) st_close(w);
+    return rc;
+}

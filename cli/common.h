@@ -54,6 +54,9 @@ int cli_setup(Command *c);
  * of `weights` (may be NULL) where a flag is not given, and load the weights if given.
  * Returns 0 or an exit status (error printed). */
 int cli_open_net(Command *c, Net *net, const StFile *weights);
+/* open the weights file at path into *w and build the whole network from it (cli_open_net);
+ * on failure *w is closed and an exit status returned (error printed) */
+int cli_open_checkpoint(Command *c, const char *path, StFile *w, Net *net);
 /* the same for commands that also run a part of a split network (sei split's files): *part
  * is the layer range the weights hold (the whole network for ordinary weights) */
 int cli_open_part(Command *c, Net *net, const StFile *weights, NetPart *part);
