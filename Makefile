@@ -106,6 +106,10 @@ sei-mpi: FORCE
 	@$(MAKE) --no-print-directory MPI=1 sei-mpi
 endif
 
+# ./sei-linkemu: user-space netem between two TUN devices (Linux), for bench/link_check.sh
+sei-linkemu: bench/linkemu.c
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror $< -o $@
+
 bench: sei $(BENCH_BIN)
 	@sh bench/run.sh $(BUILD)/bench ./sei
 
@@ -117,7 +121,7 @@ cross-aarch64:
 	else echo "SKIP cross-aarch64: aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)"; fi
 
 clean:
-	rm -rf build sei libsei.a
+	rm -rf build sei libsei.a sei-mpi sei-linkemu
 
 FORCE:
 

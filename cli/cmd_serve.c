@@ -231,7 +231,7 @@ int cmd_serve(int argc, char **argv) {
         for (int i = 0; i < maxc; i++) pf[nfd++] = (struct pollfd){cl[i].fd, POLLIN, 0};
         if (poll(pf, (nfds_t)nfd, 200) < 0 && errno != EINTR) break;
         if (pf[0].revents & POLLIN) {
-            const int fd = accept(lfd, NULL, NULL);
+            const int fd = sock_accept(lfd);
             for (int i = 0; fd >= 0 && i < maxc; i++)
                 if (cl[i].fd < 0) {
                     Client *k = &cl[i];
@@ -240,7 +240,6 @@ int cmd_serve(int argc, char **argv) {
                     k->buf = malloc(k->cap);
                     k->last = sei_now();
                     snprintf(k->peer, sizeof k->peer, "#%d", fd);
-                    sock_nonblock(fd);
                     if (!k->buf) drop(k, "out of memory", quiet);
                     break;
                 }

@@ -219,7 +219,6 @@ static int train_epochs(Command *c, Run *r, int quiet) {
                 x += (size_t)r->rank * n * r->net.in_ch * r->size * r->size, y += (size_t)r->rank * n;
             }
             sei_status s = train_step(&r->net, &r->tape, &r->opt, x, y, n, r->size, r->exit_weight, &loss, &correct);
-            if (!s) train_mpi_sync_buffers(&r->net);
             n *= r->nranks; /* loss and correct are the global batch's */
             if (s && tty) fputc('\n', stderr);
             if (s == SEI_ERR_NUMERIC)

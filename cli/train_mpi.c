@@ -1,12 +1,15 @@
 /* train_mpi.c - data-parallel `sei train` under mpirun (built with make MPI=1): every rank
  * holds a replica, reads the same global batch of N x --batch images (same seed, same
- * order) and trains on its own slice; losses and correct counts are summed, gradients
- * averaged with MPI_Allreduce before each optimizer step, and batch-norm running statistics
- * averaged after it, so the replicas stay identical. Batch norm in training mode uses each
- * rank's own slice (not synchronised); dropout masks are per rank. Rank 0 alone writes the
- * log and checkpoints. Without MPI these are no-ops for one process. */
+ * order) and trains on its own slice; losses and correct counts are summed and gradients
+ * averaged with MPI_Allreduce before each optimizer step. Batch norm in training mode is
+ * synchronised (kernels/batchnorm.c, batchnorm_sync): it normalises by the statistics of the
+ * whole global batch, so N ranks x batch B train as one process with batch N*B does, to
+ * float rounding, and the running statistics stay identical on every rank. Dropout masks
+ * are per rank. Rank 0 alone writes the log and checkpoints. Without MPI these are no-ops
+ * for one process. */
 #include <stdlib.h>
 #include "cli/train_mpi.h"
+#include "kernels/ops.h"
 
 #ifdef SEI_MPI
 #include <mpi.h>
@@ -21,6 +24,8 @@ static void reduce_loss(double *loss, int *correct, void *ctx) {
     MPI_Allreduce(&k, correct, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     *loss /= g_size;
 }
+
+static void bn_sum(double *v, int n) { MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); }
 
 static void reduce_grads(Net *net, void *ctx) {
     (void)ctx;
@@ -41,19 +46,8 @@ int train_mpi_init(int *argc, char ***argv, int *rank, int *size) {
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
     g_size = *size, g_on = 1;
-    if (*size > 1) train_reduce = (TrainReduce){reduce_loss, reduce_grads, NULL};
+    if (*size > 1) train_reduce = (TrainReduce){reduce_loss, reduce_grads, NULL}, batchnorm_sync = bn_sum;
     return 1;
-}
-
-void train_mpi_sync_buffers(Net *net) {
-    if (!g_on || g_size < 2) return;
-    for (int i = 0; i < net->nparams; i++) {
-        Param *p = &net->params[i];
-        if (!p->is_buffer || p->is_int) continue;
-        const size_t n = tensor_numel(&p->v.t);
-        MPI_Allreduce(MPI_IN_PLACE, p->v.t.data, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        for (size_t j = 0; j < n; j++) p->v.t.data[j] /= (float)g_size;
-    }
 }
 
 int train_mpi_any(int failed) {
@@ -73,7 +67,6 @@ int train_mpi_init(int *argc, char ***argv, int *rank, int *size) {
     *rank = 0, *size = 1;
     return 0;
 }
-void train_mpi_sync_buffers(Net *net) { (void)net; }
 int train_mpi_any(int failed) { return failed; }
 void train_mpi_finalize(void) {}
 #endif

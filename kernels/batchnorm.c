@@ -21,8 +21,11 @@
  *   eval:  dx = dy * rstd * gamma in float, PyTorch's order (bit-identical)
  *   dgamma += sum(dy*(x-mean)) * rstd;  dbeta += sum(dy).
  * Threads split channels (independent work, fixed per-channel order: deterministic).
+ * With batchnorm_sync set (data-parallel training) the training-mode sums are reduced over
+ * the replicas between passes (see kernels/ops.h).
  * Training needs n = N*HW > 1 (PyTorch raises otherwise; the caller validates). */
 #include <math.h>
+#include <stdlib.h>
 #include "kernels/ops.h"
 
 /* below this many elements a thread team costs more than it saves */
@@ -69,15 +72,14 @@ static double plane_sqdev(const float *in, int c, float mean, const BatchNormPar
     return lanes_total(acc);
 }
 
-/* channel c's statistics in training mode; updates the running stats */
-static void bn_stats(float *mean_out, float *rstd_out, float *running_mean,
-                     float *running_var, const float *in, int c, const BatchNormParams *p) {
-    const long n = (long)p->N * p->HW;
-    const float mean = (float)(plane_sum(in, c, p) / (double)n);
-    double vsum = plane_sqdev(in, c, mean, p);
+void (*batchnorm_sync)(double *v, int n);
+
+/* channel c's statistics in training mode from the sum of x and of (x-mean)^2 over n
+ * elements; updates the running stats */
+static void bn_finish(float *rstd_out, float *running_mean, float *running_var, float mean,
+                       double vsum, long n, int c, const BatchNormParams *p) {
     const float var_sum = (float)vsum;
     const float var = var_sum / (float)n;
-    *mean_out = mean;
     *rstd_out = (float)(1.0 / sqrt((double)var + (double)p->eps));
     const float m = p->momentum;
     if (running_mean) running_mean[c] = m * mean + (1.0f - m) * running_mean[c];
@@ -87,9 +89,56 @@ static void bn_stats(float *mean_out, float *rstd_out, float *running_mean,
     }
 }
 
+/* out = x*alpha + shift over channel c */
+static void bn_apply(float *out, const float *in, int c, float mean, float rstd, const float *gamma,
+                     const float *beta, const BatchNormParams *p) {
+    const float alpha = rstd * (gamma ? gamma[c] : 1.0f);
+    const float shift = fmaf(-mean, alpha, beta ? beta[c] : 0.0f);
+    for (int b = 0; b < p->N; b++) {
+        const float *x = in + ((long)b * p->C + c) * p->HW;
+        float *y = out + ((long)b * p->C + c) * p->HW;
+        for (int i = 0; i < p->HW; i++) y[i] = fmaf(x[i], alpha, shift);
+    }
+}
+
+/* training forward with statistics summed over all replicas (batchnorm_sync): three passes
+ * over the channels, the sums reduced between them */
+static void bn_forward_synced(float *out, float *save_mean, float *save_rstd, float *running_mean,
+                              float *running_var, const float *in, const float *gamma,
+                              const float *beta, const BatchNormParams *p) {
+    const int C = p->C;
+    double *v = malloc(sizeof(double) * (size_t)(C + 1));
+    if (!v) abort(); /* C + 1 doubles; nothing sensible to fall back on mid-step */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)p->N * C * p->HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++) v[c] = plane_sum(in, c, p);
+    v[C] = (double)p->N * p->HW;
+    batchnorm_sync(v, C + 1);
+    const long n = (long)v[C];
+    for (int c = 0; c < C; c++) save_mean[c] = (float)(v[c] / (double)n);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)p->N * C * p->HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++) v[c] = plane_sqdev(in, c, save_mean[c], p);
+    batchnorm_sync(v, C);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)p->N * C * p->HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++) {
+        bn_finish(&save_rstd[c], running_mean, running_var, save_mean[c], v[c], n, c, p);
+        bn_apply(out, in, c, save_mean[c], save_rstd[c], gamma, beta, p);
+    }
+    free(v);
+}
+
 void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                        float *running_var, const float *in, const float *gamma,
                        const float *beta, const BatchNormParams *p) {
+    if (p->training && batchnorm_sync) {
+        bn_forward_synced(out, save_mean, save_rstd, running_mean, running_var, in, gamma, beta, p);
+        return;
+    }
     const int C = p->C, HW = p->HW, N = p->N;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((long)N * C * HW >= SEI_PAR_MIN)
@@ -97,7 +146,9 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
     for (int c = 0; c < C; c++) {
         float mean, rstd;
         if (p->training) {
-            bn_stats(&mean, &rstd, running_mean, running_var, in, c, p);
+            const long n = (long)N * HW;
+            mean = (float)(plane_sum(in, c, p) / (double)n);
+            bn_finish(&rstd, running_mean, running_var, mean, plane_sqdev(in, c, mean, p), n, c, p);
         } else {
             /* PyTorch's eval forward: invstd in float */
             mean = running_mean[c];
@@ -105,13 +156,7 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
         }
         save_mean[c] = mean;
         save_rstd[c] = rstd;
-        const float alpha = rstd * (gamma ? gamma[c] : 1.0f);
-        const float shift = fmaf(-mean, alpha, beta ? beta[c] : 0.0f);
-        for (int b = 0; b < N; b++) {
-            const float *x = in + ((long)b * C + c) * HW;
-            float *y = out + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) y[i] = fmaf(x[i], alpha, shift);
-        }
+        bn_apply(out, in, c, mean, rstd, gamma, beta, p);
     }
 }
 
@@ -125,55 +170,81 @@ void batchnorm_eval_affine(float *alpha, float *shift, const float *running_mean
     }
 }
 
+/* sum(dy) and sum(dy*(x-mean)) over channel c */
+static void bn_grad_sums(double *sum, double *dot, const float *dout, const float *in, int c, float mean,
+                         const BatchNormParams *p) {
+    double sacc[LANES] = {0}, dacc[LANES] = {0};
+    for (int b = 0; b < p->N; b++) {
+        const float *x = in + ((long)b * p->C + c) * p->HW;
+        const float *dy = dout + ((long)b * p->C + c) * p->HW;
+        int i = 0;
+        for (; i + LANES <= p->HW; i += LANES)
+            for (int k = 0; k < LANES; k++) {
+                sacc[k] += dy[i + k];
+                dacc[k] += ((double)x[i + k] - mean) * dy[i + k];
+            }
+        for (; i < p->HW; i++) {
+            sacc[i % LANES] += dy[i];
+            dacc[i % LANES] += ((double)x[i] - mean) * dy[i];
+        }
+    }
+    *sum = lanes_total(sacc), *dot = lanes_total(dacc);
+}
+
+/* dx over channel c from the sums over the n elements of the (global) batch */
+static void bn_grad_input(float *din, const float *dout, const float *in, int c, float mean, float rstd,
+                          float w, double sum, double dot, long n, const BatchNormParams *p) {
+    const int C = p->C, HW = p->HW;
+    if (p->training) {
+        const double k = dot * rstd * rstd / (double)n;
+        const double gmean = sum / (double)n;
+        const double scale = (double)rstd * w;
+        for (int b = 0; b < p->N; b++) {
+            const float *x = in + ((long)b * C + c) * HW;
+            const float *dy = dout + ((long)b * C + c) * HW;
+            float *dx = din + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++)
+                dx[i] += (float)((dy[i] - gmean - ((double)x[i] - mean) * k) * scale);
+        }
+    } else {
+        /* (dy * rstd) * gamma in float, in PyTorch's order: bit-identical */
+        for (int b = 0; b < p->N; b++) {
+            const float *dy = dout + ((long)b * C + c) * HW;
+            float *dx = din + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) dx[i] += dy[i] * rstd * w;
+        }
+    }
+}
+
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *gamma, const float *save_mean,
                         const float *save_rstd, const BatchNormParams *p) {
     const int C = p->C, HW = p->HW, N = p->N;
     const long n = (long)N * HW;
+    const int synced = p->training && batchnorm_sync && din;
+    double *v = NULL;
+    if (synced && !(v = malloc(sizeof(double) * (size_t)(2 * C + 1)))) abort();
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if ((long)N * C * HW >= SEI_PAR_MIN)
 #endif
     for (int c = 0; c < C; c++) {
         const float mean = save_mean[c], rstd = save_rstd[c];
-        const float w = gamma ? gamma[c] : 1.0f;
-        double sacc[LANES] = {0}, dacc[LANES] = {0};
-        for (int b = 0; b < N; b++) {
-            const float *x = in + ((long)b * C + c) * HW;
-            const float *dy = dout + ((long)b * C + c) * HW;
-            int i = 0;
-            for (; i + LANES <= HW; i += LANES)
-                for (int k = 0; k < LANES; k++) {
-                    sacc[k] += dy[i + k];
-                    dacc[k] += ((double)x[i + k] - mean) * dy[i + k];
-                }
-            for (; i < HW; i++) {
-                sacc[i % LANES] += dy[i];
-                dacc[i % LANES] += ((double)x[i] - mean) * dy[i];
-            }
-        }
-        const double sum = lanes_total(sacc), dot = lanes_total(dacc);
-        if (din) {
-            if (p->training) {
-                const double k = dot * rstd * rstd / (double)n;
-                const double gmean = sum / (double)n;
-                const double scale = (double)rstd * w;
-                for (int b = 0; b < N; b++) {
-                    const float *x = in + ((long)b * C + c) * HW;
-                    const float *dy = dout + ((long)b * C + c) * HW;
-                    float *dx = din + ((long)b * C + c) * HW;
-                    for (int i = 0; i < HW; i++)
-                        dx[i] += (float)((dy[i] - gmean - ((double)x[i] - mean) * k) * scale);
-                }
-            } else {
-                /* (dy * rstd) * gamma in float, in PyTorch's order: bit-identical */
-                for (int b = 0; b < N; b++) {
-                    const float *dy = dout + ((long)b * C + c) * HW;
-                    float *dx = din + ((long)b * C + c) * HW;
-                    for (int i = 0; i < HW; i++) dx[i] += dy[i] * rstd * w;
-                }
-            }
-        }
+        double sum, dot;
+        bn_grad_sums(&sum, &dot, dout, in, c, mean, p);
         if (dgamma) dgamma[c] += (float)(dot * rstd);
         if (dbeta) dbeta[c] += (float)sum;
+        if (synced) v[c] = sum, v[C + c] = dot;
+        else if (din) bn_grad_input(din, dout, in, c, mean, rstd, gamma ? gamma[c] : 1.0f, sum, dot, n, p);
     }
+    if (!synced) return;
+    /* the whole batch's sums; this replica's dgamma/dbeta stay its own share */
+    v[2 * C] = (double)n;
+    batchnorm_sync(v, 2 * C + 1);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if ((long)N * C * HW >= SEI_PAR_MIN)
+#endif
+    for (int c = 0; c < C; c++)
+        bn_grad_input(din, dout, in, c, save_mean[c], save_rstd[c], gamma ? gamma[c] : 1.0f, v[c], v[C + c],
+                      (long)v[2 * C], p);
+    free(v);
 }

@@ -157,6 +157,13 @@ void batchnorm_eval_affine(float *alpha, float *shift, const float *running_mean
 void batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
                         const float *in, const float *gamma, const float *save_mean,
                         const float *save_rstd, const BatchNormParams *p);
+/* Synchronised batch norm for data-parallel training (cli/train_mpi.c): when set, training
+ * mode sums its per-channel statistics over all replicas with sum(v, n) (an in-place sum of n
+ * doubles, identical on return everywhere), so every replica normalises by the statistics of
+ * the whole global batch: forward reduces the sums and element counts, then the squared
+ * deviations; backward reduces sum(dy) and sum(dy*(x-mean)) for dx, while dgamma/dbeta keep
+ * the replica's own share (the gradient allreduce adds those up). NULL: one process. */
+extern void (*batchnorm_sync)(double *v, int n);
 
 /* ---------------------------------------------------------------- loss
  * mean softmax cross-entropy over N rows of K logits; labels in [0,K).

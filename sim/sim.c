@@ -12,7 +12,7 @@
 
 enum { EV_ARRIVE, EV_HEAD_DONE, EV_MSG, EV_SERVER_DONE, EV_SEG, EV_ACK, EV_RTO };
 
-typedef struct { double t; long seq; int type, a; long b; } Ev;
+typedef struct { double t; long seq; int type, a; long b, c; } Ev;
 
 typedef struct {
     double arrive, done, at_server;
@@ -23,17 +23,20 @@ typedef struct { long end; int frame; } Msg; /* a message ends before segment `e
 
 typedef struct { double busy_until, busy; int bad; } Medium;
 
-/* one reliable connection (device dev, direction dir: 0 up, 1 down) */
+/* one reliable connection (device dev, direction dir: 0 up, 1 down); segments are numbered
+ * from 0, [una, nxt) are outstanding */
 typedef struct {
     int dev, dir;
     long total, una, nxt, rcv_next;
-    double cwnd, ssthresh, srtt, rttvar, rto;
-    int dupacks, inrec, have_rtt;
-    long recover, rto_gen;
+    double cwnd, ssthresh, srtt, rttvar, rto, min_rtt, last_send;
+    double rack_xmit, rack_rtt; /* RACK: send time, number and RTT of the latest-sent segment */
+    long rack_seq;              /* known delivered */
+    int state, have_rtt, timer, probe_out;
+    long recover, timer_gen, max_fl; /* most segments in flight since the flow was last idle */
     long cap;
     int *seg_bytes;
     double *sent_t;
-    unsigned char *sent, *retx, *got;
+    unsigned char *sent, *retx, *got, *sacked, *lost;
     Msg *msg;
     long nmsg, msg_cap, msg_head;
 } Flow;
@@ -75,17 +78,19 @@ static void *grow(void *p, long *cap, long need, size_t elem, Sim *s) {
 
 static int ev_less(const Ev *a, const Ev *b) { return a->t < b->t || (a->t == b->t && a->seq < b->seq); }
 
-static void push(Sim *s, double t, int type, int a, long b) {
+static void push_ev(Sim *s, double t, int type, int a, long b, long c) {
     s->heap = grow(s->heap, &s->caph, s->nh + 1, sizeof *s->heap, s);
     if (s->oom) return;
     long i = s->nh++;
-    Ev e = {t, s->seq++, type, a, b};
+    Ev e = {t, s->seq++, type, a, b, c};
     while (i > 0 && ev_less(&e, &s->heap[(i - 1) / 2])) {
         s->heap[i] = s->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
     s->heap[i] = e;
 }
+
+static void push(Sim *s, double t, int type, int a, long b) { push_ev(s, t, type, a, b, 0); }
 
 static Ev pop(Sim *s) {
     Ev top = s->heap[0], last = s->heap[--s->nh];
@@ -134,7 +139,15 @@ static double send_packet(Sim *s, int dev, int dir, int bytes) {
 
 static int payload_per_packet(const SimLink *L) { return L->mtu - L->header; }
 
-/* ---------------------------------------------------------------- TCP */
+/* ---------------------------------------------------------------- TCP
+ * Linux's TCP as it behaves by default, with Reno congestion control: SACK (each ACK reports
+ * the segment that caused it besides the cumulative point), RACK-TLP loss detection (RFC
+ * 8985), fast recovery without window inflation, an RTO of srtt + max(4 rttvar, 200 ms),
+ * and slow start again after an idle period longer than the RTO. One timer per connection
+ * serves the RACK reordering window, the tail-loss probe and the RTO, as in Linux. */
+
+enum { OPEN, RECOVERY, LOSS };
+enum { T_NONE, T_REO, T_PTO, T_RTO };
 
 static void flow_reserve(Sim *s, Flow *f, long segs) {
     if (segs <= f->cap) return;
@@ -142,33 +155,63 @@ static void flow_reserve(Sim *s, Flow *f, long segs) {
     while (c < segs) c *= 2;
     int *sb = realloc(f->seg_bytes, (size_t)c * sizeof *sb);
     double *st = realloc(f->sent_t, (size_t)c * sizeof *st);
-    unsigned char *a = realloc(f->sent, (size_t)c), *b = realloc(f->retx, (size_t)c), *g = realloc(f->got, (size_t)c);
     if (sb) f->seg_bytes = sb;
     if (st) f->sent_t = st;
-    if (a) f->sent = a;
-    if (b) f->retx = b;
-    if (g) f->got = g;
-    if (!sb || !st || !a || !b || !g) { s->oom = 1; return; }
-    memset(f->sent + f->cap, 0, (size_t)(c - f->cap));
-    memset(f->retx + f->cap, 0, (size_t)(c - f->cap));
-    memset(f->got + f->cap, 0, (size_t)(c - f->cap));
+    unsigned char **flags[5] = {&f->sent, &f->retx, &f->got, &f->sacked, &f->lost};
+    int ok = sb && st;
+    for (int k = 0; k < 5; k++) {
+        unsigned char *q = realloc(*flags[k], (size_t)c);
+        if (!q) { ok = 0; continue; }
+        memset(q + f->cap, 0, (size_t)(c - f->cap));
+        *flags[k] = q;
+    }
+    if (!ok) { s->oom = 1; return; }
     f->cap = c;
 }
 
-static void arm_rto(Sim *s, Flow *f, int idx) { push(s, s->now + f->rto, EV_RTO, idx, ++f->rto_gen); }
+static void arm(Sim *s, Flow *f, int idx, int kind, double after) {
+    f->timer = kind;
+    push(s, s->now + after, EV_RTO, idx, ++f->timer_gen);
+}
+
+/* segments outstanding and not known delivered or lost (Linux's packets_in_flight) */
+static long in_flight(const Flow *f) {
+    long n = 0;
+    for (long j = f->una; j < f->nxt; j++) n += !f->sacked[j] && !f->lost[j];
+    return n;
+}
 
 static void send_seg(Sim *s, Flow *f, int idx, long k) {
     if (f->sent[k]) { f->retx[k] = 1; s->r->retransmits++; }
-    f->sent[k] = 1;
-    f->sent_t[k] = s->now;
+    f->sent[k] = 1, f->lost[k] = 0;
+    f->sent_t[k] = f->last_send = s->now;
     const double t = send_packet(s, f->dev, f->dir, f->seg_bytes[k] + s->L->header);
     if (t >= 0) push(s, t, EV_SEG, idx, k);
 }
 
+/* the timer after a send or an ACK: RTO when recovering, else the tail-loss probe (2 srtt,
+ * plus 200 ms for a delayed ACK when one segment is out), never later than the RTO */
+static void rearm(Sim *s, Flow *f, int idx) {
+    if (f->una >= f->nxt) { f->timer = T_NONE, f->timer_gen++; return; }
+    if (f->timer == T_REO) return;
+    if (f->state == OPEN && !f->probe_out) {
+        double pto = f->have_rtt ? 2 * f->srtt + (f->nxt - f->una == 1 ? 0.2 : 0.002) : 1.0;
+        arm(s, f, idx, T_PTO, pto < f->rto ? pto : f->rto);
+    } else arm(s, f, idx, T_RTO, f->rto);
+}
+
+/* lost segments first, then new data, while the window has room */
 static void try_send(Sim *s, Flow *f, int idx) {
-    const int was_idle = f->una == f->nxt;
-    while (f->nxt < f->total && (double)(f->nxt - f->una) < floor(f->cwnd)) send_seg(s, f, idx, f->nxt++);
-    if (was_idle && f->una < f->nxt) arm_rto(s, f, idx);
+    if (f->una == f->nxt && f->nxt < f->total && f->have_rtt && s->now - f->last_send > f->rto && f->cwnd > 10)
+        f->cwnd = 10; /* idle longer than an RTO: restart from the initial window (RFC 5681 4.1) */
+    long fl = in_flight(f);
+    for (long j = f->una; j < f->nxt && fl < (long)f->cwnd; j++)
+        if (f->lost[j]) send_seg(s, f, idx, j), fl++;
+    while (f->nxt < f->total && fl < (long)f->cwnd) {
+        if (!f->sacked[f->nxt]) send_seg(s, f, idx, f->nxt), fl++;
+        f->nxt++;
+    }
+    if (fl > f->max_fl) f->max_fl = fl;
 }
 
 static void tcp_message(Sim *s, int dev, int dir, long bytes, int frame) {
@@ -183,7 +226,9 @@ static void tcp_message(Sim *s, int dev, int dir, long bytes, int frame) {
     f->msg = grow(f->msg, &f->msg_cap, f->nmsg + 1, sizeof *f->msg, s);
     if (s->oom) return;
     f->msg[f->nmsg++] = (Msg){f->total, frame};
+    const long before = f->nxt;
     try_send(s, f, idx);
+    if (f->nxt != before) rearm(s, f, idx);
 }
 
 static void msg_delivered(Sim *s, int frame, int dir);
@@ -194,67 +239,122 @@ static void on_seg(Sim *s, int idx, long k) {
     while (f->rcv_next < f->total && f->got[f->rcv_next]) f->rcv_next++;
     while (f->msg_head < f->nmsg && f->msg[f->msg_head].end <= f->rcv_next)
         msg_delivered(s, f->msg[f->msg_head++].frame, f->dir);
-    /* the cumulative ACK goes the other way */
+    /* the ACK goes the other way: cumulative point and the segment that caused it (SACK) */
     const double t = send_packet(s, f->dev, !f->dir, s->L->header);
-    if (t >= 0) push(s, t, EV_ACK, idx, f->rcv_next);
+    if (t >= 0) push_ev(s, t, EV_ACK, idx, f->rcv_next, k);
 }
 
+/* RFC 6298 estimator with Linux's floor: rto = srtt + max(4 rttvar, 200 ms) */
 static void rtt_sample(Flow *f, double r) {
-    if (!f->have_rtt) f->srtt = r, f->rttvar = r / 2, f->have_rtt = 1;
+    if (!f->have_rtt) f->srtt = r, f->rttvar = r / 2, f->have_rtt = 1, f->min_rtt = r;
     else {
         f->rttvar = 0.75 * f->rttvar + 0.25 * fabs(f->srtt - r);
         f->srtt = 0.875 * f->srtt + 0.125 * r;
     }
-    f->rto = f->srtt + 4 * f->rttvar;
-    if (f->rto < 0.2) f->rto = 0.2;
-    if (f->rto > 60) f->rto = 60;
+    if (r < f->min_rtt) f->min_rtt = r;
+    f->rto = f->srtt + (4 * f->rttvar > 0.2 ? 4 * f->rttvar : 0.2);
+    if (f->rto > 120) f->rto = 120;
 }
 
-static void on_ack(Sim *s, int idx, long ack) {
+/* segment k is known delivered now: RACK remembers the latest-sent such segment */
+static void delivered(Sim *s, Flow *f, long k) {
+    const double t = f->sent_t[k];
+    if (f->retx[k] && s->now - t < f->min_rtt) return; /* the ACK of the original: ambiguous */
+    if (t > f->rack_xmit || (t == f->rack_xmit && k > f->rack_seq))
+        f->rack_xmit = t, f->rack_seq = k, f->rack_rtt = s->now - t;
+}
+
+/* RACK: a segment sent before one known delivered is lost once rack_rtt + a reordering
+ * window (a quarter of min RTT; none in recovery or with 3 segments SACKed) has passed since
+ * it was sent; returns how many it marked, arms the timer for the next candidate */
+static long rack_detect(Sim *s, Flow *f, int idx) {
+    long sacked = 0, marked = 0;
+    for (long j = f->una; j < f->nxt; j++) sacked += f->sacked[j];
+    const double reo = f->state != OPEN || sacked >= 3 ? 0 : (f->min_rtt / 4 < f->srtt ? f->min_rtt / 4 : f->srtt);
+    double wait = -1;
+    for (long j = f->una; j < f->nxt; j++) {
+        if (f->sacked[j] || f->lost[j] || !f->sent[j]) continue;
+        const double t = f->sent_t[j];
+        if (!(t < f->rack_xmit || (t == f->rack_xmit && j < f->rack_seq))) continue;
+        const double left = t + f->rack_rtt + reo - s->now;
+        if (left <= 0) f->lost[j] = 1, marked++;
+        else if (wait < 0 || left < wait) wait = left;
+    }
+    if (wait >= 0) arm(s, f, idx, T_REO, wait);
+    else if (f->timer == T_REO) f->timer = T_NONE;
+    return marked;
+}
+
+/* Reno's slow-start threshold after a loss: half the window, at least 2 */
+static double half_window(const Flow *f) { return f->cwnd / 2 > 2 ? floor(f->cwnd / 2) : 2; }
+
+/* losses found: enter fast recovery (Reno halves the window) and retransmit the first at once */
+static void on_losses(Sim *s, Flow *f, int idx) {
+    if (f->state == OPEN) {
+        f->ssthresh = half_window(f);
+        f->cwnd = f->ssthresh;
+        f->state = RECOVERY, f->recover = f->nxt - 1;
+        for (long j = f->una; j < f->nxt; j++)
+            if (f->lost[j]) { send_seg(s, f, idx, j); break; }
+    }
+}
+
+static void on_ack(Sim *s, int idx, long ack, long k) {
     Flow *f = &s->flows[idx];
+    long newly = 0;
     if (ack > f->una) {
-        const long newly = ack - f->una;
         if (!f->retx[ack - 1]) rtt_sample(f, s->now - f->sent_t[ack - 1]); /* Karn */
+        for (long j = f->una; j < ack; j++)
+            if (!f->sacked[j]) delivered(s, f, j), newly++;
         f->una = ack;
         if (f->nxt < f->una) f->nxt = f->una;
-        if (f->inrec) {
-            if (ack > f->recover) f->inrec = 0, f->cwnd = f->ssthresh, f->dupacks = 0;
-            else { /* partial ACK: the next hole, window deflated by what left */
-                send_seg(s, f, idx, f->una);
-                f->cwnd = f->cwnd - newly + 1 < 1 ? 1 : f->cwnd - newly + 1;
-            }
-        } else {
-            f->dupacks = 0;
-            f->cwnd += f->cwnd < f->ssthresh ? (double)newly : (double)newly / f->cwnd;
-        }
-        if (f->una < f->nxt) arm_rto(s, f, idx);
-        else f->rto_gen++; /* nothing outstanding: cancel the timer */
-    } else if (ack == f->una && f->una < f->nxt) {
-        f->dupacks++;
-        if (f->inrec) f->cwnd += 1;
-        else if (f->dupacks == 3) {
-            const double half = (double)(f->nxt - f->una) / 2;
-            f->ssthresh = half > 2 ? half : 2;
-            send_seg(s, f, idx, f->una);
-            f->cwnd = f->ssthresh + 3;
-            f->inrec = 1;
-            f->recover = f->nxt - 1;
-        }
+        f->probe_out = 0;
     }
+    if (k >= f->una && k < f->nxt && !f->sacked[k]) {
+        if (!f->retx[k]) rtt_sample(f, s->now - f->sent_t[k]);
+        f->sacked[k] = 1, f->lost[k] = 0;
+        delivered(s, f, k), newly++;
+    }
+    /* the window grows only while it limits the sender (Linux's tcp_is_cwnd_limited: in slow
+     * start while less than twice what was in flight) */
+    if (f->state != OPEN && f->una > f->recover) f->state = OPEN, f->cwnd = f->ssthresh;
+    else if (f->state == OPEN && newly) {
+        if (f->cwnd < f->ssthresh) { if (f->cwnd < 2.0 * (double)f->max_fl) f->cwnd += (double)newly; }
+        else if (f->max_fl >= (long)f->cwnd) f->cwnd += (double)newly / f->cwnd;
+    }
+    if (f->una == f->nxt) f->max_fl = 0;
+    if (f->timer == T_REO) f->timer = T_NONE; /* re-evaluated now */
+    if (rack_detect(s, f, idx)) on_losses(s, f, idx);
     try_send(s, f, idx);
+    rearm(s, f, idx);
 }
 
-static void on_rto(Sim *s, int idx, long gen) {
+static void on_timer(Sim *s, int idx, long gen) {
     Flow *f = &s->flows[idx];
-    if (gen != f->rto_gen || f->una >= f->nxt) return;
-    const double half = (double)(f->nxt - f->una) / 2;
-    f->ssthresh = half > 2 ? half : 2;
-    f->cwnd = 1;
-    f->nxt = f->una; /* go back N */
-    f->inrec = 0, f->dupacks = 0;
-    f->rto = f->rto * 2 > 60 ? 60 : f->rto * 2;
-    send_seg(s, f, idx, f->nxt++);
-    arm_rto(s, f, idx);
+    if (gen != f->timer_gen || f->una >= f->nxt) return;
+    const int kind = f->timer;
+    f->timer = T_NONE;
+    if (kind == T_REO) {
+        if (rack_detect(s, f, idx)) on_losses(s, f, idx);
+        try_send(s, f, idx);
+    } else if (kind == T_PTO) {
+        /* tail-loss probe: new data if there is some, else the last segment again */
+        f->probe_out = 1;
+        if (f->nxt < f->total) send_seg(s, f, idx, f->nxt++);
+        else {
+            long j = f->nxt - 1;
+            while (j > f->una && f->sacked[j]) j--;
+            send_seg(s, f, idx, j);
+        }
+    } else { /* RTO: everything not SACKed is lost; one segment, then slow start */
+        f->ssthresh = half_window(f);
+        f->cwnd = 1;
+        for (long j = f->una; j < f->nxt; j++) f->lost[j] = !f->sacked[j];
+        f->state = LOSS, f->recover = f->nxt - 1;
+        f->rto = f->rto * 2 > 120 ? 120 : f->rto * 2;
+        try_send(s, f, idx);
+    }
+    rearm(s, f, idx);
 }
 
 /* ---------------------------------------------------------------- messages, frames */
@@ -361,7 +461,7 @@ sei_status sim_run(const SimLink *link, const SimNode *dev, const SimPlan *plan,
         (w->transport == SIM_TCP && !s.flows))
         st = sei_fail(SEI_ERR_NOMEM, "sim: out of memory");
     for (int i = 0; s.flows && i < nd * 2; i++)
-        s.flows[i] = (Flow){.dev = i / 2, .dir = i % 2, .cwnd = 10, .ssthresh = 1e9, .rto = 1.0}; /* RFC 6928 */
+        s.flows[i] = (Flow){.dev = i / 2, .dir = i % 2, .cwnd = 10, .ssthresh = 1e9, .rto = 1.0, .rack_xmit = -1}; /* RFC 6928 */
     /* first arrivals: staggered across one period (periodic) or drawn (Poisson) */
     for (int d = 0; d < nd && !st; d++)
         push(&s, w->poisson ? -log(1 - urand(&s)) / w->fps : (double)d / nd / w->fps, EV_ARRIVE, d, 0);
@@ -381,8 +481,8 @@ sei_status sim_run(const SimLink *link, const SimNode *dev, const SimPlan *plan,
             else finish(&s, e.a);
             break;
         case EV_SEG: on_seg(&s, e.a, e.b); break;
-        case EV_ACK: on_ack(&s, e.a, e.b); break;
-        case EV_RTO: on_rto(&s, e.a, e.b); break;
+        case EV_ACK: on_ack(&s, e.a, e.b, e.c); break;
+        case EV_RTO: on_timer(&s, e.a, e.b); break;
         }
     }
     if (s.oom) st = sei_fail(SEI_ERR_NOMEM, "sim: out of memory");
@@ -426,6 +526,7 @@ sei_status sim_run(const SimLink *link, const SimNode *dev, const SimPlan *plan,
     for (int i = 0; s.flows && i < nd * 2; i++) {
         Flow *f = &s.flows[i];
         free(f->seg_bytes), free(f->sent_t), free(f->sent), free(f->retx), free(f->got);
+        free(f->sacked), free(f->lost);
         free(f->msg);
     }
     free(s.flows), free(s.heap), free(s.fr), free(s.up), free(s.down), free(s.queue);

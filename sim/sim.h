@@ -14,12 +14,15 @@
  * independently (loss) and/or in bursts (Gilbert-Elliott: good -> bad with ge_p, bad ->
  * good with ge_r, loss ge_loss in the bad state). Transport:
  *   SIM_UDP  datagrams: a frame with a lost packet (either way) is lost;
- *   SIM_TCP  one reliable connection per device and direction: segments of mtu - header
- *            bytes, cumulative ACKs (header bytes each, on the other direction), an initial
- *            window of 10 segments (RFC 6928, Linux's default), slow start,
- *            congestion avoidance, fast retransmit / NewReno fast recovery after three
- *            duplicate ACKs, and a retransmission timeout (RFC 6298 estimator, 200 ms
- *            minimum, exponential backoff, go-back-N).
+ *   SIM_TCP  one reliable connection per device and direction, as Linux runs it with Reno
+ *            congestion control: segments of mtu - header bytes, an ACK per segment (header
+ *            bytes, on the other direction) with the cumulative point and a SACK of that
+ *            segment, an initial window of 10 segments (RFC 6928), slow start, congestion
+ *            avoidance, restart after idle; losses found by RACK (RFC 8985: a segment sent
+ *            before one delivered, after an RTT and a reordering window) or a tail-loss
+ *            probe (2 srtt), fast recovery halving the window; a retransmission timeout of
+ *            srtt + max(4 rttvar, 200 ms) (Linux's floor), exponential backoff, everything
+ *            not SACKed resent in slow start.
  * Energy: the device draws p_compute while computing, the link's p_tx / p_rx while its
  * radio sends / receives packets (ACKs included), p_idle otherwise. Same seed, same
  * results. */

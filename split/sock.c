@@ -33,6 +33,15 @@ sei_status sock_split_addr(const char *s, char *host, size_t cap, char *port, si
 
 void sock_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+int sock_accept(int lfd) {
+    const int fd = accept(lfd, NULL, NULL);
+    if (fd < 0) return -1;
+    sock_nonblock(fd);
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
 sei_status sock_listen(const char *addr, int *fd) {
     char host[256], port[16];
     sei_status st = sock_split_addr(addr, host, sizeof host, port, sizeof port);

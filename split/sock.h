@@ -10,6 +10,9 @@
 sei_status sock_split_addr(const char *s, char *host, size_t cap, char *port, size_t pcap);
 /* a non-blocking listening socket bound to host:port; *fd */
 sei_status sock_listen(const char *addr, int *fd);
+/* the next connection on a listening socket, non-blocking and TCP_NODELAY (replies are
+ * small: Nagle would hold one until the previous one's delayed ACK); -1 if none */
+int sock_accept(int lfd);
 /* a connected blocking socket (TCP_NODELAY), giving up after timeout_s */
 sei_status sock_connect(const char *addr, double timeout_s, int *fd);
 /* write all n bytes (poll for writability up to timeout_s in total); -1 on error/timeout */

@@ -20,3 +20,11 @@ kill_after_first_epoch() {
     done
     kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null
 }
+
+# max_abs_diff A B: the largest |a - b| over the float32 payloads of two safetensors files
+# that hold one tensor each (as `sei forward --out` writes them)
+max_abs_diff() {
+    _f() { _n=$(od -An -t u8 -N8 "$1" | tr -d ' '); od -An -v -f -j $((8 + _n)) "$1" | tr -s ' ' '\n' | grep -v '^$'; }
+    _f "$1" >"$tmp/_mad_a"; _f "$2" >"$tmp/_mad_b"
+    paste "$tmp/_mad_a" "$tmp/_mad_b" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%g\n", m + 0 }'
+}

@@ -2,7 +2,8 @@
 # test_mpi.sh - `sei mpi-run` under OpenMPI (built as ./sei-mpi by `make sei-mpi`): a small
 # network partitioned over 3 ranks writes exactly the logits `sei forward` writes in one
 # process, and over a data split reports the same accuracy as `sei eval`; data-parallel
-# `sei train` under mpirun (2 ranks x batch 8) ends where one process with batch 16 does;
+# `sei train` under mpirun (2 ranks x batch 8) ends where one process with batch 16 does, with
+# and without (synchronised) batch norm;
 # bad mapping files fail with one line. SKIPs when OpenMPI (mpicc, mpirun) is not installed.
 #   sh tests/test_mpi.sh ./sei
 sei=${1:-./sei}
@@ -45,22 +46,32 @@ else
 fi
 
 # 3. data-parallel training: 2 ranks x batch 8 take the steps 1 rank takes with batch 16
-#    (SGD, no dropout, no batch norm: gradients averaged by allreduce, equal to float rounding);
-#    2 ranks x batch 16 are a different run (the check can fail)
-DP="--net vgg16 --width-mult 0.125 --in-ch 1 --data shapes:512 --threads 1 --quiet --epochs 2 --lr 0.02 --augment none --seed 5 --dropout 0"
-evloss() { "$sei" eval --weights "$1" --json --threads 1 | sed -n 's/.*"loss":\([0-9.]*\).*/\1/p'; }
-if ./sei-mpi train $DP --batch 16 --out "$tmp/dp1" >/dev/null 2>&1 &&
-   $MPIRUN -np 2 ./sei-mpi train $DP --batch 8 --out "$tmp/dp2" >/dev/null 2>&1 &&
-   $MPIRUN -np 2 ./sei-mpi train $DP --batch 16 --out "$tmp/dp3" >/dev/null 2>&1; then
-    l1=$(evloss "$tmp/dp1/last.safetensors"); l2=$(evloss "$tmp/dp2/last.safetensors"); l3=$(evloss "$tmp/dp3/last.safetensors")
-    if awk -v a="$l1" -v b="$l2" -v c="$l3" 'BEGIN { d = a - b; e = a - c; exit !(d * d < 1e-10 && e * e > 1e-10) }'; then
-        ok mpi_data_parallel_training
+#    (SGD, no dropout: gradients averaged by allreduce, batch norm synchronised over the
+#    ranks): the trained nets' logits on the fixture images agree to 1e-5, for a plain and a
+#    batch-norm network; 2 ranks x batch 16 are a different run (the check can fail). The
+#    batch-norm run is 3 steps: at 32x32 the deepest planes are 1x1, 16 values per channel,
+#    and such a net multiplies rounding differences by about 10 per step. Measured: 5e-9
+#    synchronised, 9e-4 with each rank's own batch statistics.
+for run in vgg16:512:2 vgg16_bn:64:1; do
+    set -- $(echo "$run" | tr : ' ')
+    net=$1
+    DP="--net $net --width-mult 0.125 --in-ch 1 --data shapes:$2 --threads 1 --quiet --epochs $3 --lr 0.02 --augment none --seed 5 --dropout 0"
+    if ./sei-mpi train $DP --batch 16 --out "$tmp/dp1" >/dev/null 2>&1 &&
+       $MPIRUN -np 2 ./sei-mpi train $DP --batch 8 --out "$tmp/dp2" >/dev/null 2>&1 &&
+       $MPIRUN -np 2 ./sei-mpi train $DP --batch 16 --out "$tmp/dp3" >/dev/null 2>&1 &&
+       "$sei" forward --weights "$tmp/dp1/last.safetensors" --input $X --out "$tmp/l1.st" 2>/dev/null &&
+       "$sei" forward --weights "$tmp/dp2/last.safetensors" --input $X --out "$tmp/l2.st" 2>/dev/null &&
+       "$sei" forward --weights "$tmp/dp3/last.safetensors" --input $X --out "$tmp/l3.st" 2>/dev/null; then
+        d12=$(max_abs_diff "$tmp/l1.st" "$tmp/l2.st"); d13=$(max_abs_diff "$tmp/l1.st" "$tmp/l3.st")
+        if awk -v a="$d12" -v b="$d13" 'BEGIN { exit !(a < 1e-5 && b > 1e-4) }'; then
+            ok mpi_data_parallel_training_$net
+        else
+            fail mpi_data_parallel_training_$net "logits 1x16 vs 2x8 differ by $d12, vs 2x16 by $d13"
+        fi
     else
-        fail mpi_data_parallel_training "losses 1x16 $l1, 2x8 $l2, 2x16 $l3"
+        fail mpi_data_parallel_training_$net "a training run failed"
     fi
-else
-    fail mpi_data_parallel_training "a training run failed"
-fi
+done
 
 # 4. bad maps: one line per rank at most, non-zero exit
 printf '0 features.13 1\n1 end 1\n' >"$tmp/map2"            # 2 parts for 3 ranks
