@@ -47,6 +47,10 @@ start_emu() {
     ip -n $NS0 addr add 10.98.0.1 peer 10.98.0.2 dev $D0 && ip -n $NS1 addr add 10.98.0.2 peer 10.98.0.1 dev $D1 &&
     ip -n $NS0 link set $D0 up && ip -n $NS1 link set $D1 up
 }
+if ! start_emu --rate 1; then
+    echo "SKIP link_emulated: cannot run the emulator's TUN devices here: $(head -1 "$tmp/emu.err")"
+    exit 0
+fi
 NET="--net vgg16_bn --width-mult 0.0625 --in-ch 1 --data shapes:300 --batch 16 --threads 2 --quiet"
 if ! "$sei" train $NET --epochs 1 --seed 3 --out "$tmp/base" >"$tmp/b.out" 2>&1 ||
    ! "$sei" split --weights "$tmp/base/last.safetensors" --at features.13 --out-head "$tmp/h.st" \

@@ -4,7 +4,8 @@
 # `sei eval` (fp32), sends fewer bytes with fp16/int8; a device with another split's head is
 # refused; bad peers (garbage, a slow sender, a connection closed at once) are dropped with
 # a logged reason while the server keeps serving; three devices at once are all answered;
-# SIGTERM stops it cleanly; a device whose server goes away retries, then fails in one line.
+# SIGTERM stops it cleanly; a device whose server goes away retries, then fails in one line,
+# and one whose server comes back reconnects and goes on.
 #   sh tests/test_serve.sh ./sei          prints "ok NAME" / "FAIL NAME: why" per check
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +107,31 @@ if [ $drc -ne 0 ] && grep -q "reconnecting (2 of 2)" "$tmp/rc.err" && [ "$(grep 
     ok device_server_gone
 else
     fail device_server_gone "exit $drc: $(cat "$tmp/rc.err")"
+fi
+
+# 6b. the server comes back: the device reconnects and goes on; only the frames in flight
+#     when the link broke are lost
+"$sei" serve --weights "$tmp/t13.st" --listen $ADDR --threads 1 --quiet >/dev/null 2>&1 &
+spid=$!
+sleep 0.5
+"$sei" device --weights "$tmp/h13.st" --connect $ADDR --limit 60 --fps 20 --window 4 --reconnect 20 --threads 1 \
+    >"$tmp/rb.out" 2>"$tmp/rb.err" &
+dpid=$!
+sleep 1
+kill -TERM $spid; wait $spid 2>/dev/null
+sleep 0.5
+"$sei" serve --weights "$tmp/t13.st" --listen $ADDR --threads 1 --quiet >/dev/null 2>&1 &
+spid=$!
+wait $dpid
+drc=$?
+kill -TERM $spid; wait $spid 2>/dev/null
+ans=$(sed -n 's/.*: \([0-9]*\) answered by the server.*/\1/p' "$tmp/rb.out")
+lst=$(sed -n 's/.* \([0-9]*\) lost;.*/\1/p' "$tmp/rb.out")
+if [ $drc -eq 0 ] && grep -q "reconnecting (1 of 20)" "$tmp/rb.err" && grep -q "; [1-9][0-9]* reconnects" "$tmp/rb.out" &&
+   [ "$((${ans:-0} + ${lst:-999}))" -eq 60 ] && [ "${lst:-999}" -le 6 ] && [ "${ans:-0}" -ge 54 ]; then
+    ok device_reconnects
+else
+    fail device_reconnects "exit $drc, answered ${ans:-?}, lost ${lst:-?}: $(tail -3 "$tmp/rb.out") $(tail -2 "$tmp/rb.err")"
 fi
 
 # 7. bad input: one line, non-zero exit
