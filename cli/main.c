@@ -23,6 +23,7 @@ int cmd_profile(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_mpi(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 static const struct {
     const char *name;
@@ -45,6 +46,7 @@ static const struct {
     {"profile", cmd_profile, "time every layer on this machine (for sei sim --device-profile/--server-profile)"},
     {"serve", cmd_serve, "serve the tail of a split network to devices over TCP"},
     {"device", cmd_device, "run the head on a data split, send the cut to sei serve, report latency"},
+    {"export", cmd_export, "the device part as portable C99 for microcontrollers (int8 or fp32)"},
     {"mpi-run", cmd_mpi, "run a network partitioned over MPI ranks (make MPI=1; under mpirun)"},
     {"info", cmd_info, "parameters, nonzeros, bytes and multiply-adds per layer and per part"},
     {"bench", cmd_bench, "time a network (images/s, GFLOP/s, peak memory) or one GEMM shape"},

@@ -1,0 +1,255 @@
+/* mcu.c - the kernels and the interpreter of exported device parts (see kernels/mcu.h):
+ * direct convolution (dense, grouped, channel-sparse, weight-sparse), max / adaptive average
+ * pooling, fully connected layers, early-exit decisions and the payload encodings, in float
+ * and in int8 with int32 accumulation. Plain loops in C99, no allocation, no library calls:
+ * this file is also written verbatim into every exported C file. */
+#include "kernels/mcu.h"
+
+/* round half to even, as nearbyintf in the default rounding mode (|v| < 2^31) */
+static int32_t mcu_rint(float v) {
+    int32_t t = (int32_t)v; /* toward zero */
+    float f = v - (float)t; /* exact */
+    if (f > 0.5f || (f == 0.5f && (t & 1))) t++;
+    else if (f < -0.5f || (f == -0.5f && (t & 1))) t--;
+    return t;
+}
+
+/* round(acc * m / 2^s), half away from zero, without shifting a negative number */
+static int32_t mcu_requant(int32_t acc, int32_t m, int32_t s) {
+    const int64_t p = (int64_t)acc * m, r = (int64_t)1 << (s - 1);
+    const int64_t q = p >= 0 ? (p + r) >> s : -((-p + r) >> s);
+    return q > 127 ? 127 : q < -127 ? -127 : (int32_t)q;
+}
+
+MCU_API float mcu_exp(float x) {
+    if (x < -87.0f) return 0.0f;
+    const int32_t n = mcu_rint(x * 1.44269504f); /* x = n ln2 + r, |r| <= ln2 / 2 */
+    const float r = (x - (float)n * 0.693145752f) - (float)n * 1.42860677e-6f;
+    /* e^r: Taylor to r^7 (error below float rounding for |r| <= 0.35) */
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+              r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    union { float f; uint32_t u; } two;
+    if (n < -126) { /* a subnormal result: scale in two steps */
+        two.u = (uint32_t)(n + 126 + 127) << 23;
+        return p * two.f * 1.17549435e-38f;
+    }
+    two.u = (uint32_t)(n + 127) << 23;
+    return p * two.f;
+}
+
+MCU_API uint16_t mcu_f2h(float x) {
+    union { float f; uint32_t u; } v;
+    v.f = x;
+    const uint32_t sign = (v.u >> 16) & 0x8000u, mag = v.u & 0x7fffffffu;
+    if (mag >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (mag > 0x7f800000u ? 0x200u : 0u));
+    if (mag >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504: inf */
+    if (mag < 0x38800000u) { /* subnormal half (or zero): round the shifted mantissa */
+        if (mag < 0x33000000u) return (uint16_t)sign;
+        const uint32_t e = mag >> 23, m = (mag & 0x7fffffu) | 0x800000u, sh = 126 - e; /* 14..24 */
+        uint32_t h = m >> sh;
+        const uint32_t rest = m & ((1u << sh) - 1), half = 1u << (sh - 1);
+        if (rest > half || (rest == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((mag >> 13) - (112u << 10)), rest = mag & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+/* The convolution loop, shared by the float and the int8 kernels: ACC acc is started at the
+ * bias, TAP(x, w) accumulates one product, and STORE(dst, o, acc) writes output channel o.
+ * The kernel rows and columns that fall inside the input are found once per output pixel. */
+#define MCU_CONV_LOOPS(ACC, BIAS, TAP, STORE)                                               \
+    const int32_t k = op->k, kk = k * k, cg = op->c / op->groups, og = op->oc / op->groups; \
+    const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                            \
+    for (int32_t o = 0; o < op->oc; o++) {                                                   \
+        const int32_t g = o / og;                                                            \
+        for (int32_t oy = 0; oy < op->oh; oy++) {                                            \
+            const int32_t y0 = oy * op->stride - op->pad;                                    \
+            const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = op->h - y0 < k ? op->h - y0 : k;     \
+            for (int32_t ox = 0; ox < op->ow; ox++) {                                        \
+                const int32_t x0 = ox * op->stride - op->pad;                                \
+                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = op->w - x0 < k ? op->w - x0 : k; \
+                ACC acc = BIAS;                                                              \
+                if (op->sparse == MCU_SPARSE_WEIGHT) { /* one tap per kept weight */         \
+                    for (int32_t j = 0; j < n; j++) {                                        \
+                        const int32_t p = op->idx[o * n + j], r = p % kk, ky = r / k, kx = r % k; \
+                        if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1)                  \
+                            TAP(in[((p / kk) * op->h + y0 + ky) * op->w + x0 + kx], wt[o * n + j]); \
+                    }                                                                        \
+                } else {                                                                     \
+                    for (int32_t j = 0; j < n; j++) {                                        \
+                        const int32_t ch = op->sparse == MCU_DENSE ? g * cg + j : op->idx[o * n + j]; \
+                        const int32_t base = (ch * op->h + y0) * op->w + x0, wi = (o * n + j) * kk; \
+                        for (int32_t ky = ky0; ky < ky1; ky++)                               \
+                            for (int32_t kx = kx0; kx < kx1; kx++)                           \
+                                TAP(in[base + ky * op->w + kx], wt[wi + ky * k + kx]);       \
+                    }                                                                        \
+                }                                                                            \
+                STORE(out[(o * op->oh + oy) * op->ow + ox], o, acc);                         \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+static void conv_f32(const McuOp *op, const float *in, float *out) {
+    const float *wt = (const float *)op->weight, *b = (const float *)op->bias;
+#define F_TAP(x, w) acc += (x) * (w)
+#define F_STORE(dst, o, a) dst = op->relu && a < 0.0f ? 0.0f : a
+    MCU_CONV_LOOPS(float, b ? b[o] : 0.0f, F_TAP, F_STORE)
+}
+
+static void conv_q8(const McuOp *op, const int8_t *in, int8_t *out) {
+    const int8_t *wt = (const int8_t *)op->weight;
+    const int32_t *b = (const int32_t *)op->bias;
+#define Q_TAP(x, w) acc += (int32_t)(x) * (int32_t)(w)
+#define Q_STORE(dst, o, a)                                                                  \
+    do {                                                                                    \
+        const int32_t q = mcu_requant(a, op->mult[o], op->shift[o]);                        \
+        dst = (int8_t)(op->relu && q < 0 ? 0 : q);                                           \
+    } while (0)
+    MCU_CONV_LOOPS(int32_t, b ? b[o] : 0, Q_TAP, Q_STORE)
+}
+
+/* max pool with implicit -inf padding: the float and int8 versions differ only in type */
+#define MCU_MAXPOOL_LOOPS(T)                                                                \
+    for (int32_t c = 0; c < op->c; c++)                                                      \
+        for (int32_t oy = 0; oy < op->oh; oy++)                                              \
+            for (int32_t ox = 0; ox < op->ow; ox++) {                                        \
+                int first = 1;                                                               \
+                T m = 0;                                                                     \
+                for (int32_t ky = 0; ky < op->k; ky++)                                       \
+                    for (int32_t kx = 0; kx < op->k; kx++) {                                 \
+                        const int32_t iy = oy * op->stride - op->pad + ky, ix = ox * op->stride - op->pad + kx; \
+                        if (iy < 0 || iy >= op->h || ix < 0 || ix >= op->w) continue;        \
+                        const T v = in[(c * op->h + iy) * op->w + ix];                       \
+                        if (first || v > m) m = v, first = 0;                                \
+                    }                                                                        \
+                out[(c * op->oh + oy) * op->ow + ox] = m;                                    \
+            }
+
+static void maxpool_f32(const McuOp *op, const float *in, float *out) { MCU_MAXPOOL_LOOPS(float) }
+static void maxpool_q8(const McuOp *op, const int8_t *in, int8_t *out) { MCU_MAXPOOL_LOOPS(int8_t) }
+
+/* adaptive average pool (PyTorch's windows: [floor(i*H/oh), ceil((i+1)*H/oh))); int8 keeps
+ * the input's scale and rounds the mean half away from zero */
+static void avgpool(const McuOp *op, int type, const void *in, void *out) {
+    for (int32_t c = 0; c < op->c; c++)
+        for (int32_t oy = 0; oy < op->oh; oy++)
+            for (int32_t ox = 0; ox < op->ow; ox++) {
+                const int32_t y0 = oy * op->h / op->oh, y1 = ((oy + 1) * op->h + op->oh - 1) / op->oh;
+                const int32_t x0 = ox * op->w / op->ow, x1 = ((ox + 1) * op->w + op->ow - 1) / op->ow;
+                const int32_t cnt = (y1 - y0) * (x1 - x0), o = (c * op->oh + oy) * op->ow + ox;
+                if (type == MCU_Q8) {
+                    int32_t s = 0;
+                    for (int32_t y = y0; y < y1; y++)
+                        for (int32_t x = x0; x < x1; x++) s += ((const int8_t *)in)[(c * op->h + y) * op->w + x];
+                    ((int8_t *)out)[o] = (int8_t)(s >= 0 ? (s + cnt / 2) / cnt : -((-s + cnt / 2) / cnt));
+                } else {
+                    float s = 0.0f;
+                    for (int32_t y = y0; y < y1; y++)
+                        for (int32_t x = x0; x < x1; x++) s += ((const float *)in)[(c * op->h + y) * op->w + x];
+                    ((float *)out)[o] = s / (float)cnt;
+                }
+            }
+}
+
+/* fully connected; int8 either requantises or, with deq, writes float logits */
+static void linear(const McuOp *op, int type, const void *in, void *out) {
+    const int32_t n = op->sparse ? op->per_row : op->c;
+    for (int32_t o = 0; o < op->oc; o++) {
+        if (type == MCU_Q8) {
+            const int8_t *x = (const int8_t *)in, *wt = (const int8_t *)op->weight + o * n;
+            int32_t acc = op->bias ? ((const int32_t *)op->bias)[o] : 0;
+            for (int32_t j = 0; j < n; j++) acc += (int32_t)x[op->sparse ? op->idx[o * n + j] : j] * wt[j];
+            if (op->deq) ((float *)out)[o] = (float)acc * op->deq[o];
+            else {
+                const int32_t q = mcu_requant(acc, op->mult[o], op->shift[o]);
+                ((int8_t *)out)[o] = (int8_t)(op->relu && q < 0 ? 0 : q);
+            }
+        } else {
+            const float *x = (const float *)in, *wt = (const float *)op->weight + o * n;
+            float acc = op->bias ? ((const float *)op->bias)[o] : 0.0f;
+            for (int32_t j = 0; j < n; j++) acc += x[op->sparse ? op->idx[o * n + j] : j] * wt[j];
+            ((float *)out)[o] = op->relu && acc < 0.0f ? 0.0f : acc;
+        }
+    }
+}
+
+/* the payload: float values as fp32 / fp16 / int8 (per-image scale max|x| / 127, values
+ * rounded half to even, as sei's wire does), or an int8 program's values as they are */
+static void wire(const McuOp *op, int type, const void *in, uint8_t *payload, float *scale) {
+    const int32_t m = op->c * op->h * op->w;
+    union { float f; uint16_t h; uint8_t b[4]; } v;
+    *scale = 1.0f;
+    if (type == MCU_Q8) {
+        for (int32_t i = 0; i < m; i++) payload[i] = (uint8_t)((const int8_t *)in)[i];
+        *scale = op->scale;
+        return;
+    }
+    const float *x = (const float *)in;
+    if (op->wire == MCU_WIRE_INT8) {
+        float mx = 0.0f;
+        for (int32_t i = 0; i < m; i++) {
+            const float a = x[i] < 0.0f ? -x[i] : x[i];
+            if (a > mx) mx = a;
+        }
+        *scale = mx / 127.0f;
+        for (int32_t i = 0; i < m; i++) {
+            int32_t q = *scale > 0.0f ? mcu_rint(x[i] / *scale) : 0;
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            payload[i] = (uint8_t)(int8_t)q;
+        }
+        return;
+    }
+    for (int32_t i = 0; i < m; i++) {
+        if (op->wire == MCU_WIRE_FP16) {
+            v.h = mcu_f2h(x[i]);
+            payload[2 * i] = v.b[0], payload[2 * i + 1] = v.b[1];
+        } else {
+            v.f = x[i];
+            for (int j = 0; j < 4; j++) payload[4 * i + j] = v.b[j];
+        }
+    }
+}
+
+/* max softmax probability >= tau, i.e. sum exp(z - max) * tau <= 1: the argmax, else -1 */
+static int exit_decide(const float *z, int32_t n, float tau) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (z[i] > z[best]) best = i;
+    float s = 0.0f;
+    for (int32_t i = 0; i < n; i++) s += mcu_exp(z[i] - z[best]);
+    return s * tau <= 1.0f ? (int)best : -1;
+}
+
+MCU_API int mcu_run(int type, const McuOp *ops, int nops, float *arena, const void *input,
+                    uint8_t *payload, float *scale) {
+    for (int i = 0; i < nops; i++) {
+        const McuOp *op = &ops[i];
+        const void *in = op->in < 0 ? input : (const void *)((const char *)arena + op->in);
+        void *out = (char *)arena + op->out;
+        switch (op->kind) {
+        case MCU_CONV:
+            if (type == MCU_Q8) conv_q8(op, (const int8_t *)in, (int8_t *)out);
+            else conv_f32(op, (const float *)in, (float *)out);
+            break;
+        case MCU_MAXPOOL:
+            if (type == MCU_Q8) maxpool_q8(op, (const int8_t *)in, (int8_t *)out);
+            else maxpool_f32(op, (const float *)in, (float *)out);
+            break;
+        case MCU_AVGPOOL: avgpool(op, type, in, out); break;
+        case MCU_LINEAR: linear(op, type, in, out); break;
+        case MCU_EXIT: {
+            const McuOp *last = &ops[i + op->nsub];
+            mcu_run(type, ops + i + 1, op->nsub, arena, input, payload, scale);
+            const int cls = exit_decide((const float *)((const char *)arena + last->out), last->oc, op->tau);
+            if (cls >= 0) return cls;
+            i += op->nsub;
+            break;
+        }
+        case MCU_WIRE: wire(op, type, in, payload, scale); break;
+        default: break;
+        }
+    }
+    return -1;
+}
