@@ -237,7 +237,7 @@ static int run_tail_check(Command *c, const McuProgram *f, const McuProgram *q, 
     if (rc) { st_close(&tf); return rc; }
     const char *tid = st_meta(&tf, "split_id");
     if (tp.head != 0 || !tid || !head_id || strcmp(tid, head_id))
-        rc = cli_error(c->cmd, "--tail %s is not the server part of this head's split (split_id %s vs %s)",
+        rc = cli_error(c->cmd, "--tail %s is not the server part of this head's split (split_id %s vs %s; sei split writes both)",
                        args_str(c, "tail"), tid ? tid : "none", head_id ? head_id : "none");
     st_close(&tf);
     float *x = NULL;
