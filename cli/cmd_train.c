@@ -157,7 +157,7 @@ static int save(Command *c, Run *r, const char *name, int epoch, const EvalResul
     snprintf(size, sizeof size, "%d", r->size);
     snprintf(resize, sizeof resize, "%d", r->train.h);
     snprintf(acc, sizeof acc, "%.6f", val ? val->accuracy : -1.0);
-    snprintf(best, sizeof best, "%.6f", r->best_acc);
+    snprintf(best, sizeof best, "%.9g", r->best_acc); /* exact: a resume compares against it */
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->dc.seed);
     size_t n = 0;
     for (int k = 0; k < r->train.nclasses && n < sizeof names - DS_NAME_LEN - 2; k++)
@@ -528,9 +528,17 @@ static int run_command(Command *c, Run *r, const StFile *resume, int quiet) {
                 len += l;
             }
             fclose(f);
-            f = fopen(logp, "w");
-            if (f) { fputs(buf ? buf : "", f); fclose(f); }
+            /* rewritten through a temporary file: a kill now must not lose the log */
+            char tmpp[4200];
+            snprintf(tmpp, sizeof tmpp, "%s.tmp", logp);
+            f = fopen(tmpp, "w");
+            int bad = !f || fputs(buf ? buf : "", f) == EOF;
+            if (f && fclose(f)) bad = 1;
             free(buf);
+            if (bad || rename(tmpp, logp)) {
+                remove(tmpp);
+                return cli_error(c->cmd, "cannot rewrite %s: %s", logp, strerror(errno));
+            }
         }
     }
     printf("training %s (%zu parameters) on %s: %d train / %d val images of %dx%dx%d, %d classes, "
