@@ -2,14 +2,18 @@
 # run.sh - runs every test binary in $1 and every tests/*.sh script (given the sei binary $2),
 # counts "ok"/"FAIL"/"SKIP" lines, and ends with "N passed, M failed". A binary or script that
 # crashes or exits non-zero without printing FAIL counts as one failure.
+# SEI_RUNNER, when set, is a command prefix the test binaries run under (`make test-aarch64`
+# sets it to qemu-aarch64 -L /usr/aarch64-linux-gnu; $2 is then a script that runs sei so).
 dir=$1; sei=$2
+export SEI_TEST_DIR="$dir"  # shell tests find tests/tools/ programs in $SEI_TEST_DIR/tools
+export SEI_BIN="$sei"   # test_cli calls it
 pass=0; fail=0; skip=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 for t in "$dir"/test_* tests/test_*.sh; do
     [ -f "$t" ] || continue
     case "$t" in *.d) continue ;; esac
     if [ "${t%.sh}" != "$t" ]; then sh "$t" "$sei" >"$log" 2>&1; rc=$?
-    else "$t" >"$log" 2>&1; rc=$?; fi
+    else $SEI_RUNNER "$t" >"$log" 2>&1; rc=$?; fi
     cat "$log"
     p=$(grep -c '^ok ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
