@@ -40,6 +40,11 @@ ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
+# SAN=fuzz: libFuzzer instrumentation (clang) for make fuzz
+ifeq ($(SAN),fuzz)
+CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
 # GCC 12 for AArch64 (Debian's 12.2, cross or native) dies with an internal compiler error
 # (vect_transform_reduction) vectorizing an fmax() reduction of floats widened to double at
 # -O3; where this one-line probe shows it, the vectorizer gets -O2's cost model, which skips such loops
@@ -63,7 +68,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test bench demo sei-mpi clean cross-aarch64 test-aarch64 FORCE
+.PHONY: all test bench demo fuzz fuzz-targets sei-mpi clean cross-aarch64 test-aarch64 FORCE
 all: sei libsei.a
 
 # ./sei and libsei.a are copies of the current configuration's build, refreshed whenever
@@ -117,7 +122,14 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libsei.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(BUILD)/libsei.a $(LDFLAGS) $(LDLIBS)
 
-test: sei $(TEST_BIN) $(TOOL_BIN)
+# fuzz targets (tests/fuzz/fuzz_*.c): replay drivers for make test, libFuzzer binaries for make fuzz
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/cli/args.o $(BUILD)/libsei.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(if $(filter fuzz,$(SAN)),-fsanitize=fuzzer,-DFUZZ_DRIVER) $< -o $@ $(BUILD)/cli/args.o $(BUILD)/libsei.a $(LDFLAGS) $(LDLIBS)
+
+test: sei $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
 	@sh tests/run.sh $(BUILD)/tests ./sei
 
 demo: sei
@@ -136,6 +148,15 @@ endif
 sei-linkemu: bench/linkemu.c
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror $< -o $@
 
+# make fuzz: every target for FUZZ_TIME seconds (default 60) from its seeds (tests/fuzz/seeds.sh)
+# and corpus (fuzz/, kept between runs); crashes land in fuzz/crashes/
+FUZZ_TIME ?= 60
+fuzz: sei
+	@if ! command -v clang >/dev/null 2>&1; then echo "SKIP fuzz: clang is not installed"; exit 0; fi; \
+	$(MAKE) --no-print-directory CC=clang SAN=fuzz OMP=0 fuzz-targets && \
+	sh tests/fuzz/run.sh build/clang-$(OPTNAME)-omp0-simd$(SIMD)-sanfuzz-$(ARCH)-stb$(STB)/tests/fuzz ./sei $(FUZZ_TIME)
+fuzz-targets: $(FUZZ_REPLAY)
+
 bench: sei $(BENCH_BIN)
 	@sh bench/run.sh $(BUILD)/bench ./sei
 
@@ -146,18 +167,20 @@ cross-aarch64:
 	    $(MAKE) CC=aarch64-linux-gnu-gcc ARCH=armv8-a build/aarch64-linux-gnu-gcc-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san0-armv8-a-stb$(STB)/sei; \
 	else echo "SKIP cross-aarch64: aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)"; fi
 
-# the whole suite on that build (NEON kernels, OpenMP) under qemu-user: tests/run.sh starts the
-# test binaries with $SEI_RUNNER and gives the shell tests sei-qemu, a script that runs the
-# AArch64 sei under qemu; SEI_EMULATED lets a test skip what needs a host-only build (sei-mpi)
+# the whole suite on that build (NEON kernels, OpenMP) under qemu-user: what make test builds
+# (A64_BINS: keep it in step with test's prerequisites) is built for AArch64; tests/run.sh starts
+# the test binaries (and shell tests their tools) with $SEI_RUNNER, and gives the shell tests
+# sei-qemu, a script that runs the AArch64 sei under qemu; SEI_EMULATED lets a test skip what
+# needs a host-only build (sei-mpi); SEI_TIME_SCALE stretches the tests' time bounds
 A64_BUILD := build/aarch64-linux-gnu-gcc-$(OPTNAME)-omp$(OMP)-simd$(SIMD)-san0-armv8-a-stb$(STB)
 A64_QEMU := qemu-aarch64 -L /usr/aarch64-linux-gnu
+A64_BINS = $(patsubst $(BUILD)/%,$(A64_BUILD)/%,$(BUILD)/sei $(TEST_BIN) $(TOOL_BIN) $(FUZZ_REPLAY))
 test-aarch64:
 	@if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1 || \
 	    [ ! -f /usr/aarch64-linux-gnu/include/stdio.h ]; then \
 	    echo "SKIP test-aarch64: needs aarch64-linux-gnu-gcc, its libc and qemu-aarch64 (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)"; \
 	else \
-	    $(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc ARCH=armv8-a SAN=0 MPI=0 \
-	        $(A64_BUILD)/sei $(TEST_SRC:tests/%.c=$(A64_BUILD)/tests/%) && \
+	    $(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc ARCH=armv8-a SAN=0 MPI=0 $(A64_BINS) && \
 	    printf '#!/bin/sh\nexec %s "%s" "$$@"\n' "$(A64_QEMU)" "$(CURDIR)/$(A64_BUILD)/sei" >$(A64_BUILD)/sei-qemu && \
 	    chmod +x $(A64_BUILD)/sei-qemu && \
 	    SEI_RUNNER="$(A64_QEMU)" SEI_EMULATED=qemu-aarch64 SEI_TIME_SCALE=$${SEI_TIME_SCALE:-10} \

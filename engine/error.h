@@ -5,6 +5,7 @@
  * assert() is kept for internal invariants only. */
 #ifndef SEI_ERROR_H
 #define SEI_ERROR_H
+#include <stddef.h>
 
 typedef enum {
     SEI_OK = 0,
