@@ -7,7 +7,9 @@
 #   sh tests/test_killsafe.sh ./sei
 sei=${1:-./sei}
 . "$(dirname "$0")/lib.sh"
-KILLS=${KILLS:-50}
+# under qemu (make test-aarch64) start-up takes seconds: fewer kills, sleeps scaled
+if [ -n "${SEI_EMULATED:-}" ]; then KILLS=${KILLS:-10}; else KILLS=${KILLS:-50}; fi
+SCALE=${SEI_TIME_SCALE:-1}
 # width 0.125: 8 MB checkpoints (fsync-ed), so that some kills catch a write in progress
 T="--net vgg16_bn --width-mult 0.125 --in-ch 1 --data shapes:64 --batch 16 --threads 2 --quiet --epochs 30 --seed 9"
 if ! "$sei" train $T --out "$tmp/ref" >"$tmp/ref.out" 2>&1; then
@@ -35,9 +37,9 @@ while [ $kills -lt $KILLS ] && [ $bad -eq 0 ]; do
         # every third kill waits for a checkpoint write to start (its .tmp file) instead
         if [ $((kills % 3)) -eq 2 ]; then
             i=0
-            while [ $i -lt 600 ] && ! ls "$d"/*.tmp >/dev/null 2>&1 && kill -0 $pid 2>/dev/null; do sleep 0.005; i=$((i + 1)); done
+            while [ $i -lt $((600 * SCALE)) ] && ! ls "$d"/*.tmp >/dev/null 2>&1 && kill -0 $pid 2>/dev/null; do sleep 0.005; i=$((i + 1)); done
         elif [ $kills -lt $KILLS ]; then
-            sleep "$(awk "BEGIN { print $ms / 1000 }")"
+            sleep "$(awk "BEGIN { print $ms * $SCALE / 1000 }")"
         fi
         if [ $kills -lt $KILLS ] && kill -9 $pid 2>/dev/null; then
             wait $pid 2>/dev/null
