@@ -110,10 +110,12 @@ static const char *serve_frame(Server *s, Client *c, uint8_t reply[PROTO_HEADER_
     return NULL;
 }
 
-/* bytes arrived for c: advance its state machine */
+/* bytes arrived for c: advance its state machine (until its socket is drained, or a signal
+ * asks to stop: a device that sends faster than the tail runs always has another frame queued,
+ * and SIGTERM must not wait for it to stop sending) */
 static void on_readable(Server *s, Client *c, double idle_to, int quiet) {
     (void)idle_to;
-    for (;;) {
+    while (!g_stop) {
         if (c->have == c->need) {
             if (!c->greeted) { /* the hello is complete */
                 ProtoHello hello;

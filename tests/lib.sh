@@ -11,11 +11,15 @@ one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 # lines FILE: its line count, 0 if it does not exist
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
-# kill_after_first_epoch PID DIR: wait (up to 30 s) until the training run PID has logged
-# its first epoch and written DIR/last.safetensors, then kill -9 it
+# SEI_TIME_SCALE (default 1; `make test-aarch64` sets 10): how many times longer than on the
+# host the commands may take (qemu-user); it stretches the waits that bound a run's time
+scale=${SEI_TIME_SCALE:-1}
+
+# kill_after_first_epoch PID DIR: wait (up to 30 s x scale) until the training run PID has
+# logged its first epoch and written DIR/last.safetensors, then kill -9 it
 kill_after_first_epoch() {
     _i=0
-    while [ $_i -lt 600 ] && { [ "$(lines "$2/log.csv")" -lt 2 ] || ! [ -f "$2/last.safetensors" ]; }; do
+    while [ $_i -lt $((600 * scale)) ] && { [ "$(lines "$2/log.csv")" -lt 2 ] || ! [ -f "$2/last.safetensors" ]; }; do
         sleep 0.05; _i=$((_i + 1))
     done
     kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null
