@@ -32,40 +32,6 @@ static Flag mpi_flags[] = {
 
 enum { TAG_SHAPE = 1, TAG_DATA = 2, TAG_LABELS = 3, TAG_DONE = 4 };
 
-/* the partition: ranges[r] = [from, to) layers of rank r */
-static int read_map(Command *c, const char *path, const Net *net, int size, int *from, int *to, int *threads) {
-    FILE *f = fopen(path, "r");
-    if (!f) return cli_error(c->cmd, "%s: cannot open", path);
-    char line[512];
-    int n = 0, lineno = 0, prev = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        char *h = strchr(line, '#');
-        if (h) *h = 0;
-        int r, t;
-        char last[SEI_NAME_LEN];
-        const int k = sscanf(line, "%d %95s %d", &r, last, &t);
-        if (k <= 0) continue;
-        if (k != 3 || r != n || t < 0 || n >= size) {
-            fclose(f);
-            return cli_error(c->cmd, "%s:%d: expected 'RANK LAST_LAYER THREADS' for rank %d of %d", path, lineno, n, size);
-        }
-        int end = net->nlayers;
-        if (strcmp(last, "end")) {
-            NetPart hd, tl;
-            if (part_cut(net, last, &hd, &tl) != SEI_OK) { fclose(f); return cli_error(c->cmd, "%s:%d: %s", path, lineno, sei_last_error()); }
-            end = hd.to;
-        }
-        if (end <= prev) { fclose(f); return cli_error(c->cmd, "%s:%d: %s does not come after the previous part", path, lineno, last); }
-        from[n] = prev, to[n] = end, threads[n] = t, prev = end, n++;
-    }
-    fclose(f);
-    if (n != size || prev != net->nlayers)
-        return cli_error(c->cmd, "%s: %d parts for %d ranks, the last ending %s", path, n, size,
-                         prev == net->nlayers ? "at the end" : "before the end (use 'end')");
-    return 0;
-}
-
 int cmd_mpi(int argc, char **argv) {
     Command c = {"mpi-run", "Run a network partitioned over MPI ranks (mpirun -np N sei mpi-run --map FILE ...).",
                  "--weights CKPT --map FILE (--input X --out Y | --data SPEC [--limit N])", mpi_flags,
@@ -89,7 +55,7 @@ int cmd_mpi(int argc, char **argv) {
     else if (!rc) {
         rc = cli_open_net(&c, &net, &f);
         have_net = !rc;
-        if (!rc) rc = read_map(&c, map, &net, size, from, to, threads);
+        if (!rc && part_map_read(&net, map, size, from, to, threads) != SEI_OK) rc = cli_error(c.cmd, "%s", sei_last_error());
     }
     /* every rank must agree to go on */
     int bad = rc != 0, anybad = 0;

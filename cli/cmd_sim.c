@@ -59,25 +59,14 @@ static int dbl(Command *c, const char *name, double lo, double hi, double *out) 
 
 /* seconds of layers [from, to) from a sei profile CSV of this network; -1 on error (printed) */
 static double profile_s(Command *c, const char *path, const Net *net, int from, int to) {
-    FILE *f = fopen(path, "r");
-    if (!f) { cli_error(c->cmd, "%s: cannot open", path); return -1; }
-    char line[512];
-    double sum = 0;
-    int rows = 0, bad = !fgets(line, sizeof line, f) || strncmp(line, "index,layer,", 12);
-    while (!bad && fgets(line, sizeof line, f)) {
-        int i;
-        char name[SEI_NAME_LEN];
-        double ms;
-        if (sscanf(line, "%d,%95[^,],%*d,%lf", &i, name, &ms) != 3 || i != rows || i >= net->nlayers ||
-            strcmp(name, net->layers[i].path) || !(ms >= 0)) { bad = 1; break; }
-        if (i >= from && i < to) sum += ms / 1e3;
-        rows++;
-    }
-    fclose(f);
-    if (bad || rows != net->nlayers) {
-        cli_error(c->cmd, "%s: not a sei profile of this network (%d layers)", path, net->nlayers);
+    double *t = sei_alloc(sizeof(double) * (size_t)net->nlayers), sum = 0;
+    if (!t || cost_profile_read(net, path, t) != SEI_OK) {
+        cli_error(c->cmd, "%s", sei_last_error());
+        sei_free(t);
         return -1;
     }
+    for (int i = from; i < to; i++) sum += t[i];
+    sei_free(t);
     return sum;
 }
 

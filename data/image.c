@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 
 #define IMG_MAX_SIDE 16384 /* larger sides are taken as corrupt headers, not images */
+#define IMG_MAX_PIXELS (1L << 26) /* 64 Mpixel: the memory and time a file can claim */
 
 #ifdef SEI_HAVE_STB
 #define STB_IMAGE_IMPLEMENTATION
@@ -145,15 +146,56 @@ static const char *sniff(const uint8_t *b, size_t n) {
     return NULL;
 }
 
+#ifdef SEI_HAVE_STB
+/* 1 when every Huffman table a JPEG defines has at most 256 codes. Debian's stb_image
+ * (2.27) writes past an array for more (fuzz_image found it); newer ones refuse them. Walks
+ * the marker segments, and the entropy-coded data after each SOS to the next marker. */
+static int jpeg_tables_ok(const uint8_t *b, size_t n) {
+    size_t i = 2;
+    while (i + 1 < n) {
+        if (b[i] != 0xFF) { i++; continue; } /* padding between segments: stb skips it too */
+        while (i + 1 < n && b[i + 1] == 0xFF) i++;
+        if (i + 1 >= n) return 1;
+        const uint8_t m = b[i + 1];
+        i += 2;
+        if (m == 0xD9) return 1;
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
+        if (i + 2 > n) return 1;
+        const size_t L = (size_t)b[i] << 8 | b[i + 1], end = i + L;
+        if (L < 2) return 1;
+        if (m == 0xC4) /* stb reads zeros past the end of the file: so does this */
+            for (size_t k = i + 2; k < end && k < n;) {
+                size_t codes = 0;
+                for (size_t j = 1; j <= 16; j++) codes += k + j < n ? b[k + j] : 0;
+                if (codes > 256) return 0;
+                k += 17 + codes;
+            }
+        i = end;
+        if (m == 0xDA) /* entropy-coded data: FF is followed by 00 (a stuffed byte) or a restart */
+            while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) i++;
+    }
+    return 1;
+}
+#endif
+
 static sei_status decode_other(const char *path, const uint8_t *buf, size_t n, uint8_t **pix,
                                int *w, int *h, int *c) {
 #ifdef SEI_HAVE_STB
-    (void)sniff;
     int iw, ih, ic;
+    if (n > INT_MAX) return sei_fail(SEI_ERR_FORMAT, "%s: %zu bytes is too large an image file", path, n);
+    const char *fmt = sniff(buf, n);
+    if (fmt && !strcmp(fmt, "JPEG") && !jpeg_tables_ok(buf, n))
+        return sei_fail(SEI_ERR_FORMAT, "%s: corrupt JPEG: a Huffman table with more than 256 codes", path);
     if (!stbi_info_from_memory(buf, (int)n, &iw, &ih, &ic))
         return sei_fail(SEI_ERR_FORMAT, "%s: not a readable image: %s", path, stbi_failure_reason());
-    if (iw < 1 || ih < 1 || iw > IMG_MAX_SIDE || ih > IMG_MAX_SIDE)
-        return sei_fail(SEI_ERR_FORMAT, "%s: %dx%d image (sides 1..%d supported)", path, iw, ih, IMG_MAX_SIDE);
+    if (iw < 1 || ih < 1 || iw > IMG_MAX_SIDE || ih > IMG_MAX_SIDE || (long)iw * ih > IMG_MAX_PIXELS)
+        return sei_fail(SEI_ERR_FORMAT, "%s: %dx%d image (sides 1..%d and at most %ld pixels supported)", path, iw,
+                        ih, IMG_MAX_SIDE, IMG_MAX_PIXELS);
+    /* TGA has no signature (any unrecognised bytes may parse as one) and its run-length packets
+     * of >= 2 bytes give at most 128 pixels each: a file too short for its size is corrupt, not
+     * a 1 GB image to decode (found by fuzz_image: 30 bytes claiming 16384 x 16384) */
+    if (!fmt && (long)n < 18 + (long)iw * ih / 128)
+        return sei_fail(SEI_ERR_FORMAT, "%s: a %dx%d TGA image cannot fit in %zu bytes", path, iw, ih, n);
     uint8_t *p = stbi_load_from_memory(buf, (int)n, &iw, &ih, &ic, 0);
     if (!p) return sei_fail(SEI_ERR_FORMAT, "%s: cannot decode: %s", path, stbi_failure_reason());
     *pix = p, *w = iw, *h = ih, *c = ic; /* stb allocates with malloc: the caller free()s */

@@ -39,34 +39,38 @@ static void shuffle(int32_t *v, int n, Rng *rng) {
  * times: the picks walk through concatenated random permutations of the columns; when a
  * permutation runs out inside a row, an element of the next that the row already has is
  * swapped with a later one of the same permutation (always possible: per_row <= cols) */
-static void biregular(int32_t *idx, int rows, int cols, int per_row, Rng *rng) {
+static sei_status biregular(int32_t *idx, int rows, int cols, int per_row, Rng *rng) {
     int32_t *perm = malloc((size_t)cols * sizeof *perm);
+    int *in_row = calloc((size_t)cols, sizeof *in_row); /* r + 1 where row r has the column */
+    if (!perm || !in_row) {
+        free(perm), free(in_row);
+        return sei_fail(SEI_ERR_NOMEM, "out of memory");
+    }
     int pos = cols;
     for (int i = 0; i < cols; i++) perm[i] = i;
     for (int r = 0; r < rows; r++) {
         int32_t *row = idx + (size_t)r * per_row;
-        int from_old = 0; /* picks of this row taken from the previous permutation */
         for (int j = 0; j < per_row; j++) {
             if (pos == cols) {
                 shuffle(perm, cols, rng);
                 pos = 0;
-                from_old = j;
             }
-            for (int q = pos; q < cols; q++) { /* the first element the row does not have */
-                int dup = 0;
-                for (int k = 0; k < from_old && !dup; k++) dup = row[k] == perm[q];
-                if (!dup) {
+            /* the first element the row does not have (only picks from the previous
+             * permutation can collide: this one's positions before pos are distinct) */
+            for (int q = pos; q < cols; q++)
+                if (in_row[perm[q]] != r + 1) {
                     int32_t t = perm[pos];
                     perm[pos] = perm[q];
                     perm[q] = t;
                     break;
                 }
-            }
             row[j] = perm[pos++];
+            in_row[row[j]] = r + 1;
         }
         qsort(row, (size_t)per_row, sizeof *row, cmp_i32);
     }
-    free(perm);
+    free(perm), free(in_row);
+    return SEI_OK;
 }
 
 sei_status sparse_make(SparsePattern *sp, SparseKind kind, int rows, int cols, int ksize,
@@ -101,7 +105,8 @@ sei_status sparse_make(SparsePattern *sp, SparseKind kind, int rows, int cols, i
         }
         free(perm);
     } else {
-        biregular(sp->index, rows, cols, sp->per_row, rng);
+        sei_status st = biregular(sp->index, rows, cols, sp->per_row, rng);
+        if (st != SEI_OK) { sparse_free(sp); return st; }
     }
     return SEI_OK;
 }

@@ -62,3 +62,22 @@ sei_status split_cost(const Net *net, int size, const char *cut, SplitCost *c) {
     free(li);
     return SEI_OK;
 }
+
+sei_status cost_profile_read(const Net *net, const char *path, double *layer_s) {
+    FILE *f = fopen(path, "r");
+    if (!f) return sei_fail(SEI_ERR_IO, "%s: cannot open", path);
+    char line[512];
+    int rows = 0, bad = !fgets(line, sizeof line, f) || strncmp(line, "index,layer,", 12);
+    while (!bad && fgets(line, sizeof line, f)) {
+        int i;
+        char name[SEI_NAME_LEN];
+        double ms;
+        if (sscanf(line, "%d,%95[^,],%*d,%lf", &i, name, &ms) != 3 || i != rows || i >= net->nlayers ||
+            strcmp(name, net->layers[i].path) || !(ms >= 0 && ms < 1e12)) { bad = 1; break; }
+        layer_s[rows++] = ms / 1e3;
+    }
+    fclose(f);
+    if (bad || rows != net->nlayers)
+        return sei_fail(SEI_ERR_FORMAT, "%s: not a sei profile of this network (%d layers)", path, net->nlayers);
+    return SEI_OK;
+}

@@ -20,5 +20,9 @@ typedef struct {
 
 /* costs of cutting net (input size x size) after `cut`: a cut point, "input" or "none" */
 sei_status split_cost(const Net *net, int size, const char *cut, SplitCost *c);
+/* the measured seconds of each of net's layers (layer_s[nlayers]) from a CSV that
+ * `sei profile --csv` wrote for this network: a header "index,layer,...", then one row
+ * "INDEX,LAYER_PATH,<int>,MS,..." per layer in order */
+sei_status cost_profile_read(const Net *net, const char *path, double *layer_s);
 
 #endif

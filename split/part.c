@@ -94,3 +94,43 @@ sei_status part_load(Net *net, const StFile *f, const NetPart *p) {
     free(mask);
     return s;
 }
+
+sei_status part_map_read(const Net *net, const char *path, int nparts, int *from, int *to, int *threads) {
+    FILE *f = fopen(path, "r");
+    if (!f) return sei_fail(SEI_ERR_IO, "%s: cannot open", path);
+    char line[512];
+    int n = 0, lineno = 0, prev = 0;
+    sei_status s = SEI_OK;
+    while (s == SEI_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *h = strchr(line, '#');
+        if (h) *h = 0;
+        int r, t;
+        char last[SEI_NAME_LEN];
+        const int k = sscanf(line, "%d %95s %d", &r, last, &t);
+        if (k <= 0) continue;
+        if (k != 3 || r != n || t < 0 || t > 4096 || n >= nparts) {
+            s = sei_fail(SEI_ERR_FORMAT, "%s:%d: expected 'RANK LAST_LAYER THREADS' for rank %d of %d", path, lineno, n, nparts);
+            break;
+        }
+        int end = net->nlayers;
+        NetPart hd, tl;
+        if (strcmp(last, "end") && (s = part_cut(net, last, &hd, &tl)) != SEI_OK) {
+            char why[300];
+            snprintf(why, sizeof why, "%s", sei_last_error());
+            s = sei_fail(s, "%s:%d: %s", path, lineno, why);
+            break;
+        }
+        if (strcmp(last, "end")) end = hd.to;
+        if (end <= prev) {
+            s = sei_fail(SEI_ERR_FORMAT, "%s:%d: %s does not come after the previous part", path, lineno, last);
+            break;
+        }
+        from[n] = prev, to[n] = end, threads[n] = t, prev = end, n++;
+    }
+    fclose(f);
+    if (s == SEI_OK && (n != nparts || prev != net->nlayers))
+        s = sei_fail(SEI_ERR_FORMAT, "%s: %d parts for %d ranks, the last ending %s", path, n, nparts,
+                     prev == net->nlayers ? "at the end" : "before the end (use 'end')");
+    return s;
+}

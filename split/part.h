@@ -29,5 +29,9 @@ sei_status part_save(const Net *net, const NetPart *p, const char *path, int nex
  * tensors strictly into net (built from the same metadata) */
 sei_status part_of_file(const Net *net, const StFile *f, NetPart *p);
 sei_status part_load(Net *net, const StFile *f, const NetPart *p);
+/* read a partition file of nparts parts (sei mpi-run --map): lines "RANK LAST_LAYER THREADS",
+ * ranks 0.. in order, LAST_LAYER a cut point or "end" (the last line's), '#' starts a comment.
+ * Part r is layers [from[r], to[r]) run with threads[r] threads (0: all cores). */
+sei_status part_map_read(const Net *net, const char *path, int nparts, int *from, int *to, int *threads);
 
 #endif

@@ -169,6 +169,18 @@ static void test_decode_errors(void) {
 #ifdef SEI_HAVE_STB
     expect_fail("bad/cut.png", png_head, sizeof png_head, SEI_ERR_FORMAT, ": ");
     expect_fail("bad/garbage.png", k_garbage, sizeof k_garbage - 1, SEI_ERR_FORMAT, "not a readable image");
+    /* 27 bytes that parse as a run-length TGA of 13616 x 8458 (fuzz_image found it: decoding
+     * took half a gigabyte and seconds); refused before decoding, for its pixel count and, at
+     * 4000 x 4000, for a size its bytes cannot hold */
+    const uint8_t tga_bomb[] = {0x50, 0x00, 0x0a, 0x32, 0x41, 0x46, 0x46, 0x46, 0x20, 0x48, 0x0a, 0x5f, 0x30, 0x35, 0x0a, 0x21, 0x10, 0x63, 0xfa, 0x00, 0x1b, 0x01, 0x10, 0x63, 0x11, 0x6f, 0x50};
+    expect_fail("bad/bomb.tga", tga_bomb, sizeof tga_bomb, SEI_ERR_FORMAT, "at most 67108864 pixels");
+    uint8_t tga_4k[sizeof tga_bomb];
+    memcpy(tga_4k, tga_bomb, sizeof tga_bomb);
+    tga_4k[12] = tga_4k[14] = 4000 & 255, tga_4k[13] = tga_4k[15] = 4000 >> 8;
+    expect_fail("bad/bomb4k.tga", tga_4k, sizeof tga_4k, SEI_ERR_FORMAT, "cannot fit");
+    /* a JPEG Huffman table of more than 256 codes: stb_image 2.27 wrote past an array */
+    const uint8_t dht[] = {0xff, 0xd8, 0xff, 0xff, 0xfe, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc4, 0x00, 0xff, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xc4, 0xc4, 0x31, 0xc4, 0x50, 0x00, 0x0a, 0x32, 0xc4};
+    expect_fail("bad/dht.jpg", dht, sizeof dht, SEI_ERR_FORMAT, "more than 256 codes");
 #else
     expect_fail("bad/cut.png", png_head, sizeof png_head, SEI_ERR_FORMAT, "PNG needs stb_image (build with libstb-dev installed)");
     const uint8_t jpg_head[] = {0xFF, 0xD8, 0xFF, 0xE0};

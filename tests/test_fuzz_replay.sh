@@ -15,6 +15,7 @@ if ! sh tests/fuzz/seeds.sh "$tmp/seeds" "$sei" >"$tmp/seeds.out" 2>&1; then
     exit 1
 fi
 for t in "$SEI_TEST_DIR"/fuzz/fuzz_*; do
+    case "$t" in *.d) continue ;; esac  # the compiler's dependency files
     name=$(basename "$t" | sed 's/^fuzz_//')
     set -- "$tmp/seeds/$name"/*
     [ -d "tests/fuzz/regress/$name" ] && set -- "$@" "tests/fuzz/regress/$name"/*

@@ -1,14 +1,16 @@
 /* test_sparsity.c - predefined sparsity (nets/sparsity.c): every pattern keeps exactly
  * per_row distinct ascending columns per row and uses every column floor/ceil times
  * (bi-regular), the channel pattern is a permuted block diagonal, patterns are deterministic
- * for a seed and differ across seeds, bad densities are refused; a sparsified network keeps
- * its dropped weights exactly zero through SGD steps; and the compressed storage round-trips
- * (same patterns, same values) in a file several times smaller than dense. */
+ * for a seed and differ across seeds, bad densities are refused, a large pattern takes linear
+ * time; a sparsified network keeps its dropped weights exactly zero through SGD steps; and the
+ * compressed storage round-trips (same patterns, same values) in a file several times smaller
+ * than dense. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "engine/clock.h"
 #include "nets/sparsity.h"
 #include "nets/train.h"
 #include "nets/weights.h"
@@ -75,6 +77,21 @@ static void test_patterns(void) {
     EXPECT(sparse_make(&a, SPARSE_CHANNEL, 18, 16, 9, 0.25, &r1, "x") == SEI_ERR_ARG, "4 groups of 18");
     EXPECT(sparse_make(&a, SPARSE_WEIGHT, 4, 4, 1, 0.0, &r1, "x") == SEI_ERR_ARG &&
            sparse_make(&a, SPARSE_WEIGHT, 4, 4, 1, 1.5, &r1, "x") == SEI_ERR_ARG, "densities 0 and 1.5");
+}
+
+/* a dense-ish bi-regular pattern of a large layer takes time linear in its entries (a
+ * quadratic duplicate search once took minutes here, and hours for VGG16's classifier.0;
+ * found by fuzz_density) */
+static void test_biregular_large(void) {
+    SparsePattern sp;
+    Rng r;
+    rng_seed(&r, 1);
+    const double t0 = sei_now();
+    EXPECT(sparse_make(&sp, SPARSE_BIREGULAR, 1024, 8192, 1, 0.65, &r, "big") == SEI_OK, "%s", sei_last_error());
+    const double dt = sei_now() - t0;
+    EXPECT(dt < 30, "1024 x 8192 at density 0.65 took %.1f s", dt);
+    check_regular(&sp, "big");
+    sparse_free(&sp);
 }
 
 static size_t zeros_kept(const Net *n) {
@@ -279,6 +296,7 @@ static void test_tape_sparse_vs_dense(void) {
 
 int main(void) {
     RUN(test_patterns);
+    RUN(test_biregular_large);
     RUN(test_train_and_store);
     RUN(test_spec);
     RUN(test_tape_sparse_vs_dense);

@@ -3,11 +3,11 @@
 # outputs and small hand-made files of every format:  sh tests/fuzz/seeds.sh DIR [./sei]
 set -e
 dir=$1; sei=${2:-./sei}
-for t in safetensors json idx gunzip image tiny_imagenet catalogue proto args; do mkdir -p "$dir/$t"; done
+for t in safetensors json idx gunzip image tiny_imagenet catalogue proto args map profile density; do mkdir -p "$dir/$t"; done
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 # safetensors: small files sei writes, and their JSON headers
 cp tests/fixtures/vgg16.importance.safetensors "$dir/safetensors/importance.st"
-"$sei" forward --net vgg16_bn --width-mult 0.0625 --in-ch 1 --classes 3 --input tests/fixtures/vgg16_bn.ref.safetensors \
+"$sei" forward --weights tests/fixtures/vgg16_bn.weights.safetensors --input tests/fixtures/vgg16_bn.ref.safetensors \
     --out "$dir/safetensors/logits.st" >/dev/null 2>&1 || true
 for f in "$dir"/safetensors/*; do
     n=$(od -An -t u8 -N8 "$f" | tr -d ' ')
@@ -42,3 +42,9 @@ cat "$w/f" "$w/f" >"$dir/proto/frames.bin"
 # arguments, NUL-separated
 printf -- '--net\000vgg16_bn\000--width-mult\0000.25\000--limit\00010\000--data\000shapes:20' >"$dir/args/net.bin"
 printf -- '--classes=3\000--quiet\000--rate\0001e9\000stray' >"$dir/args/mixed.bin"
+# network-bound text files, for the fuzz targets' vgg16_bn (width 1/16, 1 channel, 10 classes)
+printf '\002# rank last threads\n0 features.13 1\n1 end 0\n' >"$dir/map/two.txt"
+printf '\003 0 features.6 2\n\n1 features.23 1 # mid\n2 end 1\n' >"$dir/map/three.txt"
+"$sei" profile --net vgg16_bn --width-mult 0.0625 --in-ch 1 --classes 10 --size 32 --iters 1 \
+    --out "$dir/profile/vgg.csv" >/dev/null 2>&1 || printf 'index,layer,macs,ms\n0,features.0,1,0.5\n' >"$dir/profile/vgg.csv"
+printf '# layer density\nfeatures.3 0.25\nfeatures.7 0.5\n\nclassifier.6 1\n' >"$dir/density/some.txt"
