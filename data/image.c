@@ -138,9 +138,18 @@ static sei_status decode_pnm(const char *path, const uint8_t *buf, size_t n, uin
 
 /* ---- everything else ---- */
 
+/* Where a JPEG's first segment starts, or 0 when b is not one. stb_image, like the standard,
+ * lets fill bytes (0xFF) come before the SOI marker. */
+static size_t jpeg_after_soi(const uint8_t *b, size_t n) {
+    size_t i = 0;
+    if (n < 2 || b[0] != 0xFF) return 0;
+    while (i < n && b[i] == 0xFF) i++;
+    return i < n && b[i] == 0xD8 ? i + 1 : 0;
+}
+
 static const char *sniff(const uint8_t *b, size_t n) {
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "PNG";
-    if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "JPEG";
+    if (jpeg_after_soi(b, n)) return "JPEG";
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return "BMP";
     if (n >= 4 && !memcmp(b, "GIF8", 4)) return "GIF";
     return NULL;
@@ -149,9 +158,10 @@ static const char *sniff(const uint8_t *b, size_t n) {
 #ifdef SEI_HAVE_STB
 /* 1 when every Huffman table a JPEG defines has at most 256 codes. Debian's stb_image
  * (2.27) writes past an array for more (fuzz_image found it); newer ones refuse them. Walks
- * the marker segments, and the entropy-coded data after each SOS to the next marker. */
+ * the marker segments, and the entropy-coded data after each SOS to the next marker. A second
+ * fuzz run found the same overflow behind fill bytes before the SOI (ff ff ff d8). */
 static int jpeg_tables_ok(const uint8_t *b, size_t n) {
-    size_t i = 2;
+    size_t i = jpeg_after_soi(b, n);
     while (i + 1 < n) {
         if (b[i] != 0xFF) { i++; continue; } /* padding between segments: stb skips it too */
         while (i + 1 < n && b[i + 1] == 0xFF) i++;

@@ -181,6 +181,10 @@ static void test_decode_errors(void) {
     /* a JPEG Huffman table of more than 256 codes: stb_image 2.27 wrote past an array */
     const uint8_t dht[] = {0xff, 0xd8, 0xff, 0xff, 0xfe, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc4, 0x00, 0xff, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xc4, 0xc4, 0x31, 0xc4, 0x50, 0x00, 0x0a, 0x32, 0xc4};
     expect_fail("bad/dht.jpg", dht, sizeof dht, SEI_ERR_FORMAT, "more than 256 codes");
+    /* the same behind fill bytes before the SOI, which stb_image accepts (a second fuzz run) */
+    uint8_t dht_fill[sizeof dht + 2] = {0xff, 0xff};
+    memcpy(dht_fill + 2, dht, sizeof dht);
+    expect_fail("bad/dht_fill.jpg", dht_fill, sizeof dht_fill, SEI_ERR_FORMAT, "more than 256 codes");
 #else
     expect_fail("bad/cut.png", png_head, sizeof png_head, SEI_ERR_FORMAT, "PNG needs stb_image (build with libstb-dev installed)");
     const uint8_t jpg_head[] = {0xFF, 0xD8, 0xFF, 0xE0};
