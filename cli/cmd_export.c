@@ -351,6 +351,29 @@ int cmd_export(int argc, char **argv) {
         if (!rc && export_quantize(&f, cx, nc, &q) != SEI_OK) rc = cli_error(c.cmd, "%s", sei_last_error());
         if (!rc) printf("int8: calibrated on %d images, input scale %.6g\n", nc, (double)q.in_scale);
         free(cx), free(cy);
+        /* how far the int8 payload is from the float one (when both send it) */
+        double d2 = 0, f2 = 0;
+        int both = 0, differ = 0;
+        float *qv = rc ? NULL : malloc(sizeof *qv * (m + 1));
+        if (!rc && !qv) rc = cli_error(c.cmd, "out of memory");
+        for (int k = 0; !rc && k < ns; k++) {
+            float s, s8;
+            const int fr = export_run(&f, sx + (size_t)k * in_n, arena, pay, &s);
+            if (fr == -1) export_decode(&f, pay, s, pv);
+            float *a8 = malloc(q.arena_bytes + 64);
+            const int qr = a8 ? export_run(&q, sx + (size_t)k * in_n, a8, pay, &s8) : -2;
+            free(a8);
+            if (qr == -2) rc = cli_error(c.cmd, "out of memory");
+            else if (fr == -1 && qr == -1) {
+                export_decode(&q, pay, s8, qv);
+                for (size_t i = 0; i < m; i++) d2 += ((double)qv[i] - pv[i]) * ((double)qv[i] - pv[i]), f2 += (double)pv[i] * pv[i];
+                both++;
+            } else differ += fr != qr;
+        }
+        if (!rc)
+            printf("int8 payload vs the fp32 program's: relative RMS error %.3g over %d images (%d decide differently at an exit)\n",
+                   f2 > 0 ? sqrt(d2 / f2) : sqrt(d2), both, differ);
+        free(qv);
     }
     const McuProgram *out = q8 ? &q : &f;
     if (!rc && mkdir(dir, 0777) && errno != EEXIST) rc = cli_error(c.cmd, "cannot create %s: %s", dir, strerror(errno));

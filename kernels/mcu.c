@@ -1,7 +1,7 @@
 /* mcu.c - the kernels and the interpreter of exported device parts (see kernels/mcu.h):
  * direct convolution (dense, grouped, channel-sparse, weight-sparse), max / adaptive average
- * pooling, fully connected layers, early-exit decisions and the payload encodings, in float
- * and in int8 with int32 accumulation. Plain loops in C99, no allocation, no library calls:
+ * pooling, fully connected layers, residual additions, early-exit decisions and the payload
+ * encodings, in float and in int8 with int32 accumulation. Plain loops in C99, no allocation, no library calls:
  * this file is also written verbatim into every exported C file. */
 #include "kernels/mcu.h"
 
@@ -14,12 +14,15 @@ static int32_t mcu_rint(float v) {
     return t;
 }
 
-/* round(acc * m / 2^s), half away from zero, without shifting a negative number */
-static int32_t mcu_requant(int32_t acc, int32_t m, int32_t s) {
-    const int64_t p = (int64_t)acc * m, r = (int64_t)1 << (s - 1);
+/* round(p / 2^s) clamped to int8, half away from zero, without shifting a negative number */
+static int32_t mcu_round_shift(int64_t p, int32_t s) {
+    const int64_t r = (int64_t)1 << (s - 1);
     const int64_t q = p >= 0 ? (p + r) >> s : -((-p + r) >> s);
     return q > 127 ? 127 : q < -127 ? -127 : (int32_t)q;
 }
+
+/* round(acc * m / 2^s), as above */
+static int32_t mcu_requant(int32_t acc, int32_t m, int32_t s) { return mcu_round_shift((int64_t)acc * m, s); }
 
 MCU_API float mcu_exp(float x) {
     if (x < -87.0f) return 0.0f;
@@ -175,6 +178,21 @@ static void linear(const McuOp *op, int type, const void *in, void *out) {
     }
 }
 
+/* a residual connection: out = relu(a + b), elementwise (out may be a) */
+static void add(const McuOp *op, int type, const void *a, const void *b, void *out) {
+    const int32_t m = op->c * op->h * op->w;
+    for (int32_t i = 0; i < m; i++) {
+        if (type == MCU_Q8) {
+            const int64_t p = (int64_t)((const int8_t *)a)[i] * op->qm[0] + (int64_t)((const int8_t *)b)[i] * op->qm[1];
+            const int32_t q = mcu_round_shift(p, op->qshift);
+            ((int8_t *)out)[i] = (int8_t)(op->relu && q < 0 ? 0 : q);
+        } else {
+            const float v = ((const float *)a)[i] + ((const float *)b)[i];
+            ((float *)out)[i] = op->relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+}
+
 /* the payload: float values as fp32 / fp16 / int8 (per-image scale max|x| / 127, values
  * rounded half to even, as sei's wire does), or an int8 program's values as they are */
 static void wire(const McuOp *op, int type, const void *in, uint8_t *payload, float *scale) {
@@ -248,6 +266,9 @@ MCU_API int mcu_run(int type, const McuOp *ops, int nops, float *arena, const vo
             break;
         }
         case MCU_WIRE: wire(op, type, in, payload, scale); break;
+        case MCU_ADD:
+            add(op, type, in, op->in2 < 0 ? input : (const void *)((const char *)arena + op->in2), out);
+            break;
         default: break;
         }
     }

@@ -14,8 +14,10 @@
  * An op reads `in` and writes `out`, byte offsets into the arena; in = -1 is the program's
  * input. MCU_EXIT runs the next `nsub` ops as a branch (early exit) and returns the class
  * when its max softmax probability >= tau; otherwise the program goes on after the branch.
- * The last op is MCU_WIRE: it writes the payload (fp32, fp16 or int8 values, native byte
- * order) and its int8 scale. */
+ * MCU_ADD is a residual connection (a ResNet bottleneck's end): out = in + in2, then ReLU;
+ * int8: q_out = round((q_in * qm[0] + q_in2 * qm[1]) / 2^qshift), the two inputs' scales
+ * over the output's on one shift. The last op is MCU_WIRE: it writes the payload (fp32, fp16
+ * or int8 values, native byte order) and its int8 scale. */
 #ifndef SEI_MCU_H
 #define SEI_MCU_H
 #include <stddef.h>
@@ -26,7 +28,7 @@
 #endif
 
 enum { MCU_F32 = 0, MCU_Q8 = 1 };
-enum { MCU_CONV, MCU_MAXPOOL, MCU_AVGPOOL, MCU_LINEAR, MCU_EXIT, MCU_WIRE };
+enum { MCU_CONV, MCU_MAXPOOL, MCU_AVGPOOL, MCU_LINEAR, MCU_EXIT, MCU_WIRE, MCU_ADD };
 enum { MCU_DENSE = 0, MCU_SPARSE_CHANNEL = 1, MCU_SPARSE_WEIGHT = 2 };
 enum { MCU_WIRE_FP32 = 0, MCU_WIRE_FP16 = 1, MCU_WIRE_INT8 = 2 };
 
@@ -53,6 +55,8 @@ typedef struct {
     float scale;            /* MCU_WIRE of an int8 program: the payload's scale */
     float tau;              /* MCU_EXIT: threshold on the max softmax probability */
     int32_t nsub;           /* MCU_EXIT: ops in the branch */
+    int32_t in2;            /* MCU_ADD: the second input's arena offset (-1: the program input) */
+    int32_t qm[2], qshift;  /* MCU_ADD of an int8 program: multipliers of in and in2, shift */
 } McuOp;
 
 /* Runs ops[0..nops) of a program of type `type` (MCU_F32 / MCU_Q8) on input (float or

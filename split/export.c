@@ -11,8 +11,9 @@
 #include "split/export.h"
 
 /* per op, beside McuOp: the op producing its input (-1: the program input), the arena
- * regions it reads and writes (-1: input / payload), whether it writes float logits */
-typedef struct { int src, rin, rout, logits; } OpInfo;
+ * regions it reads and writes (-1: input / payload), whether it writes float logits; an
+ * MCU_ADD also reads src2's output in region rin2 */
+typedef struct { int src, rin, rout, logits, src2, rin2; } OpInfo;
 
 /* the bookkeeping export.h's McuProgram leaves out, kept in its first owned block */
 typedef struct { OpInfo *info; } Extra;
@@ -91,7 +92,7 @@ static const float *pdata(const Net *net, int idx) { return idx >= 0 ? net->para
 /* a new op of this sequence reading the current activation and writing [c, h, w] */
 static McuOp *emit(Low *L, int kind, const char *path, int oc, int oh, int ow) {
     const int r = L->cur == L->ra ? L->rb : L->ra;
-    McuOp *op = add_op(L->p, kind, path, (OpInfo){L->cur_op, L->cur, r, 0});
+    McuOp *op = add_op(L->p, kind, path, (OpInfo){L->cur_op, L->cur, r, 0, -1, -1});
     if (!op) return NULL;
     op->c = L->c, op->h = L->h, op->w = L->w, op->oc = oc, op->oh = oh, op->ow = ow;
     L->c = oc, L->h = oh, L->w = ow, L->cur = r, L->cur_op = L->p->nops - 1;
@@ -179,6 +180,38 @@ static sei_status lower_linear(Low *L, const Layer *l, int relu) {
 
 static sei_status lower_seq(Low *L, const Layer *ls, int from, int to);
 
+/* a ResNet bottleneck: its input X stays in its region while conv1 (X -> Y), conv2 (Y -> Z)
+ * and conv3 (Z -> Y) run, the downsample conv (X -> Z) if any, then Y += X or Z and ReLU.
+ * Y and Z are the two regions X is not in. */
+static sei_status lower_bottleneck(Low *L, const Layer *l) {
+    const int X = L->cur, X_op = L->cur_op, xc = L->c, xh = L->h, xw = L->w;
+    const int Y = X == 0 ? 1 : 0, Z = X == 2 || X == -1 ? 1 : 2;
+    if (l->in_c != L->c)
+        return sei_fail(SEI_ERR_SHAPE, "export: %s takes %d channels, gets %d", l->path, l->in_c, L->c);
+    L->ra = Y, L->rb = Z;
+    sei_status s = lower_conv(L, &l->sub[0], &l->sub[1], 1);    /* X -> Y */
+    if (!s) s = lower_conv(L, &l->sub[2], &l->sub[3], 1);       /* Y -> Z */
+    if (!s) s = lower_conv(L, &l->sub[4], &l->sub[5], 0);       /* Z -> Y */
+    if (s) return s;
+    const int y_op = L->cur_op, c = L->c, h = L->h, w = L->w;
+    int id = X, id_op = X_op;
+    if (l->nsub == 8) {
+        L->cur = X, L->cur_op = X_op, L->c = xc, L->h = xh, L->w = xw, L->ra = Z, L->rb = Y;
+        s = lower_conv(L, &l->sub[6], &l->sub[7], 0);          /* X -> Z */
+        if (s) return s;
+        id = Z, id_op = L->cur_op;
+    }
+    if (L->c != c || L->h != h || L->w != w)
+        return sei_fail(SEI_ERR_SHAPE, "export: %s: the residual is %dx%dx%d, the block %dx%dx%d", l->path, L->c,
+                        L->h, L->w, c, h, w);
+    McuOp *op = add_op(L->p, MCU_ADD, l->path, (OpInfo){y_op, Y, Y, 0, id_op, id});
+    if (!op) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+    op->c = op->oc = c, op->h = op->oh = h, op->w = op->ow = w, op->relu = 1;
+    L->c = c, L->h = h, L->w = w, L->cur = Y, L->cur_op = L->p->nops - 1;
+    L->ra = Y, L->rb = X >= 0 ? X : Z;
+    return SEI_OK;
+}
+
 static sei_status lower_exit(Low *L, const Layer *l) {
     if (!L->with_exits) return SEI_OK;
     Low B = *L;
@@ -186,7 +219,7 @@ static sei_status lower_exit(Low *L, const Layer *l) {
     B.ra = L->cur == 0 ? 1 : 0;
     B.rb = L->cur == 2 || L->cur == -1 ? 1 : 2;
     const int at = L->p->nops;
-    McuOp *op = add_op(L->p, MCU_EXIT, l->path, (OpInfo){L->cur_op, L->cur, -1, 0});
+    McuOp *op = add_op(L->p, MCU_EXIT, l->path, (OpInfo){L->cur_op, L->cur, -1, 0, -1, -1});
     if (!op) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
     op->tau = L->tau;
     sei_status s = lower_seq(&B, l->sub, 0, l->nsub);
@@ -234,13 +267,14 @@ static sei_status lower_seq(Low *L, const Layer *ls, int from, int to) {
         case L_DROPOUT: /* eval mode: the identity; [C][H][W] is already flat */
             break;
         case L_EXIT: s = lower_exit(L, l); break;
+        case L_BOTTLENECK: s = lower_bottleneck(L, l); break;
         case L_WIRE: L->wire = l->wire == WIRE_FP16 ? MCU_WIRE_FP16 : l->wire == WIRE_INT8 ? MCU_WIRE_INT8 : MCU_WIRE_FP32; break;
         case L_RELU: return sei_fail(SEI_ERR_ARG, "export: %s: a ReLU that follows no conv or linear layer", l->path);
         case L_BN: return sei_fail(SEI_ERR_ARG, "export: %s: a batch norm that follows no conv", l->path);
         default:
-            return sei_fail(SEI_ERR_ARG, "export: %s (%s) is not supported by the C exporter yet (conv, batch norm, "
-                            "ReLU, max / adaptive average pool, linear, exits and the wire are)",
-                            l->path, l->kind == L_BOTTLENECK ? "a ResNet bottleneck block" : "a transposed conv");
+            return sei_fail(SEI_ERR_ARG, "export: %s (a transposed conv) is not supported by the C exporter yet (conv, "
+                            "batch norm, ReLU, max / adaptive average pool, linear, ResNet bottlenecks, exits and the wire are)",
+                            l->path);
         }
         if (s) return s;
     }
@@ -263,6 +297,7 @@ static void plan(McuProgram *p) {
     for (int i = 0; i < p->nops; i++) {
         p->ops[i].in = inf[i].rin < 0 ? -1 : (int32_t)off[inf[i].rin];
         p->ops[i].out = inf[i].rout < 0 ? 0 : (int32_t)off[inf[i].rout];
+        if (p->ops[i].kind == MCU_ADD) p->ops[i].in2 = inf[i].rin2 < 0 ? -1 : (int32_t)off[inf[i].rin2];
     }
 }
 
@@ -274,7 +309,7 @@ sei_status export_lower(const Net *net, int from, int to, int size, int with_exi
     s = lower_seq(&L, net->layers, from, to);
     if (!s && p->nops == 0) s = sei_fail(SEI_ERR_ARG, "export: the part has no layers to run");
     if (!s) {
-        McuOp *op = add_op(p, MCU_WIRE, "wire", (OpInfo){L.cur_op, L.cur, -1, 0});
+        McuOp *op = add_op(p, MCU_WIRE, "wire", (OpInfo){L.cur_op, L.cur, -1, 0, -1, -1});
         if (!op) s = sei_fail(SEI_ERR_NOMEM, "export: out of memory");
         else {
             op->c = op->oc = L.c, op->h = op->oh = L.h, op->w = op->ow = L.w;
@@ -357,6 +392,19 @@ static sei_status quantize_weights(const McuProgram *f, int i, float si, float s
     return SEI_OK;
 }
 
+/* an int8 add's multipliers: a / so and b / so on one shift (the larger one in [2^30, 2^31)) */
+static sei_status add_multipliers(float sa, float sb, float so, McuOp *op, const char *path) {
+    const double fa = (double)sa / so, fb = (double)sb / so;
+    int32_t m = 0;
+    int8_t sh = 1;
+    sei_status s = multiplier(fa > fb ? fa : fb, &m, &sh, path);
+    if (s) return s;
+    op->qshift = sh;
+    op->qm[0] = m ? (int32_t)llround(ldexp(fa, sh)) : 0;
+    op->qm[1] = m ? (int32_t)llround(ldexp(fb, sh)) : 0;
+    return SEI_OK;
+}
+
 sei_status export_quantize(const McuProgram *f, const float *calib, int n, McuProgram *q) {
     if (f->type != MCU_F32) return sei_fail(SEI_ERR_ARG, "export: quantising an int8 program");
     if (n < 1) return sei_fail(SEI_ERR_ARG, "export: no calibration images");
@@ -399,6 +447,11 @@ sei_status export_quantize(const McuProgram *f, const float *calib, int n, McuPr
             s = quantize_weights(f, i, si, sc[i], q);
             break;
         case MCU_WIRE: op->scale = si; break;
+        case MCU_ADD: {
+            sc[i] = amax[i] > 0 ? amax[i] / 127.0f : 1.0f;
+            s = add_multipliers(si, inf->src2 < 0 ? q->in_scale : sc[inf->src2], sc[i], op, f->path[i]);
+            break;
+        }
         default: sc[i] = si; break; /* pools keep the scale; an exit has no output */
         }
     }
@@ -508,7 +561,7 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
         }
     }
     fprintf(o, "\nstatic const McuOp %s_ops[%d] = {\n", name, p->nops);
-    static const char *kinds[] = {"MCU_CONV", "MCU_MAXPOOL", "MCU_AVGPOOL", "MCU_LINEAR", "MCU_EXIT", "MCU_WIRE"};
+    static const char *kinds[] = {"MCU_CONV", "MCU_MAXPOOL", "MCU_AVGPOOL", "MCU_LINEAR", "MCU_EXIT", "MCU_WIRE", "MCU_ADD"};
     for (int i = 0; i < p->nops; i++) {
         const McuOp *op = &p->ops[i];
         fprintf(o, "    /* %d: %s */\n    {.kind = %s, .in = %d, .out = %d, .c = %d, .h = %d, .w = %d, .oc = %d, .oh = %d, .ow = %d",
@@ -524,6 +577,10 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
         }
         if (op->kind == MCU_EXIT) fprintf(o, ", .tau = %af, .nsub = %d", (double)op->tau, op->nsub);
         if (op->kind == MCU_WIRE) fprintf(o, ", .wire = %d, .scale = %af", op->wire, (double)op->scale);
+        if (op->kind == MCU_ADD) {
+            fprintf(o, ", .relu = %d, .in2 = %d", op->relu, op->in2);
+            if (q8) fprintf(o, ", .qm = {%d, %d}, .qshift = %d", op->qm[0], op->qm[1], op->qshift);
+        }
         fprintf(o, "},\n");
     }
     fprintf(o, "};\n\nstatic float %s_arena[%zu];\n\n", name, p->arena_bytes / 4 + 1);

@@ -1,12 +1,14 @@
 #!/bin/sh
 # test_mcu.sh - `sei export` of device parts as C99, checked on the host and on an emulated
 # Cortex-M4 (QEMU's MPS2-AN386 board, semihosting, tests/mcu/cortexm.c + mps2.ld: a 2 MB
-# flash / 512 KB RAM part). Two heads of width-0.25 VGG16-BN nets trained for a moment on
-# the shapes set: a dense one cut at the second pool (features.13), and one with
-# channel-sparse convs, an early exit and an int8 bottleneck encoder, cut at its wire.
+# flash / 512 KB RAM part). Three heads of nets trained for a moment on the shapes set: two
+# width-0.25 VGG16-BN ones, a dense one cut at the second pool (features.13) and one with
+# channel-sparse convs, an early exit and an int8 bottleneck encoder, cut at its wire; and a
+# width-0.125 ResNet-50 cut after layer2.0 (stem, four bottlenecks, two with a downsample).
 #  - int8: the exported C compiled on the host reproduces sei's int8 payloads bit for bit,
 #    and the Cortex-M run prints the same check line (same CRC of every payload);
 #  - fp32: the host and the Cortex-M payloads are within 1e-5 of the engine's forward pass;
+#  - the int8 payload is within 15% (relative RMS) of the fp32 program's;
 #  - flash and RAM use (arm-none-eabi-size) are printed; the link fails if they do not fit;
 #  - bad input fails in one line.
 # The Cortex-M half SKIPs without arm-none-eabi-gcc / qemu-system-arm.
@@ -26,7 +28,10 @@ if ! "$sei" train $NET --out "$tmp/dense" >"$tmp/t1.out" 2>&1 ||
    ! "$sei" train $NET --density 0.25 --sparse-until features.23 --out "$tmp/sparse" >"$tmp/t2.out" 2>&1 ||
    ! "$sei" train $NET --init "$tmp/sparse/last.safetensors" --split-at features.23 --ratio 8 --wire int8 \
        --exit-at features.13 --out "$tmp/full" >"$tmp/t2.out" 2>&1 ||
-   ! "$sei" split --weights "$tmp/full/last.safetensors" --at bottleneck.wire --out-head "$tmp/f.h.st" --out-tail "$tmp/f.t.st" >/dev/null 2>&1; then
+   ! "$sei" split --weights "$tmp/full/last.safetensors" --at bottleneck.wire --out-head "$tmp/f.h.st" --out-tail "$tmp/f.t.st" >/dev/null 2>&1 ||
+   ! "$sei" train --net resnet50 --width-mult 0.125 --in-ch 1 --data shapes:200 --batch 16 --threads 2 --quiet --epochs 1 --seed 3 \
+       --out "$tmp/res" >"$tmp/t1.out" 2>&1 ||
+   ! "$sei" split --weights "$tmp/res/last.safetensors" --at layer2.0 --out-head "$tmp/r.h.st" --out-tail "$tmp/r.t.st" >/dev/null 2>&1; then
     fail mcu_setup "$(tail -2 "$tmp/t1.out") $(tail -2 "$tmp/t2.out")"
     exit 1
 fi
@@ -52,6 +57,14 @@ check() {
         fail "mcu_export_$label" "$(tail -2 "$d.out")"
         return
     fi
+    if [ "$q" = int8 ]; then
+        rms=$(sed -n 's/^int8 payload vs the fp32 program.s: relative RMS error \([0-9.e+-]*\) over.*/\1/p' "$d.out")
+        if [ -n "$rms" ] && awk -v r="$rms" 'BEGIN { exit !(r < 0.15) }'; then
+            ok "mcu_int8_close_$label"
+        else
+            fail "mcu_int8_close_$label" "relative RMS error '$rms' (want < 0.15): $(grep RMS "$d.out")"
+        fi
+    fi
     if build "$d" host >"$d.cc" && "$d/check" >"$d.host" && grep -q "^check: 4 ok, 0 failed" "$d.host"; then
         ok "mcu_host_$label"
     else
@@ -71,6 +84,8 @@ check dense_int8 "$tmp/d.h.st" int8
 check dense_fp32 "$tmp/d.h.st" fp32
 check full_int8 "$tmp/f.h.st" int8 --exit-tau 0.3
 check full_fp32 "$tmp/f.h.st" fp32 --exit-tau 0.3
+check resnet_int8 "$tmp/r.h.st" int8
+check resnet_fp32 "$tmp/r.h.st" fp32
 
 # the int8 head with its tail: the split network's accuracy with both heads is reported
 if "$sei" export --weights "$tmp/d.h.st" --out "$tmp/acc" --tail "$tmp/d.t.st" --limit 100 >"$tmp/acc.out" 2>&1 &&
