@@ -59,58 +59,171 @@ MCU_API uint16_t mcu_f2h(float x) {
     return (uint16_t)(sign | h);
 }
 
+/* Four neighbouring outputs of one channel (weights wo, kept inputs ix or NULL when dense)
+ * at (y0, x0), over the kernel rows [ky0, ky1) inside the input; every kernel column is
+ * inside it, so there are no bounds to check, and each weight is loaded once for the four.
+ * A function of its own keeps the four sums in registers. Products are summed in the order
+ * of the one-output loop (MCU_TILE1). */
+#define MCU_TAPS4(TIN, TW, MUL, S1, S2, S3)                                                 \
+    for (int32_t ky = ky0; ky < ky1; ky++, row += w)                                         \
+        for (int32_t kx = 0; kx < k; kx++) {                                                 \
+            const TIN *q = row + kx;                                                         \
+            const TW wv = *wp++;                                                             \
+            a0 += MUL(q[0], wv), a1 += MUL(q[S1], wv), a2 += MUL(q[S2], wv), a3 += MUL(q[S3], wv); \
+        }
+/* one kernel row of a 3x3, stride-1 conv for four outputs: 6 inputs, 3 weights, 12 products */
+#define MCU_ROW3(TIN, TW, MUL, ROW, WP)                                                     \
+    {                                                                                        \
+        const TIN v0 = (ROW)[0], v1 = (ROW)[1], v2 = (ROW)[2], v3 = (ROW)[3], v4 = (ROW)[4], v5 = (ROW)[5]; \
+        const TW w0 = (WP)[0], w1 = (WP)[1], w2 = (WP)[2];                                  \
+        a0 += MUL(v0, w0), a0 += MUL(v1, w1), a0 += MUL(v2, w2);                             \
+        a1 += MUL(v1, w0), a1 += MUL(v2, w1), a1 += MUL(v3, w2);                             \
+        a2 += MUL(v2, w0), a2 += MUL(v3, w1), a2 += MUL(v4, w2);                             \
+        a3 += MUL(v3, w0), a3 += MUL(v4, w1), a3 += MUL(v5, w2);                             \
+    }
+#if defined(__GNUC__)
+#define MCU_NOINLINE __attribute__((noinline))
+#else
+#define MCU_NOINLINE
+#endif
+#define MCU_TILE4(NAME, TIN, TW, ACC, MUL)                                                   \
+    static MCU_NOINLINE void NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, int32_t g, \
+                     int32_t y0, int32_t x0, int32_t ky0, int32_t ky1, ACC *a) {             \
+        const int32_t k = op->k, kk = k * k, w = op->w, s = op->stride, cg = op->c / op->groups; \
+        const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                         \
+        ACC a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];                                      \
+        if (op->sparse == MCU_SPARSE_WEIGHT) {                                               \
+            for (int32_t j = 0; j < n; j++) {                                                \
+                const int32_t p = ix[j], r = p % kk;                                         \
+                if (r / k < ky0 || r / k >= ky1) continue;                                   \
+                const TIN *q = in + ((p / kk) * op->h + y0 + r / k) * w + x0 + r % k;        \
+                const TW wv = wo[j];                                                         \
+                a0 += MUL(q[0], wv), a1 += MUL(q[s], wv), a2 += MUL(q[2 * s], wv), a3 += MUL(q[3 * s], wv); \
+            }                                                                                \
+        } else {                                                                             \
+            const int32_t plane = op->h * w, full = ky0 == 0 && ky1 == k;                    \
+            const TIN *base = in + (y0 + ky0) * w + x0;                                      \
+            const TW *wp = wo + ky0 * k;                                                     \
+            /* the input rows of kept channel j; the loops below step wp through its taps */ \
+            const int32_t c0 = ix ? 0 : g * cg, step = kk - (ky1 - ky0) * k;                 \
+            if (k == 3 && s == 1 && full) /* 3 rows of 3 taps: 6 inputs, 3 weights, 12 products each */ \
+                for (int32_t j = 0; j < n; j++, wp += 9) {                                   \
+                    const TIN *row = base + (ix ? ix[j] : c0 + j) * plane;                   \
+                    MCU_ROW3(TIN, TW, MUL, row, wp)                                          \
+                    MCU_ROW3(TIN, TW, MUL, row + w, wp + 3)                                  \
+                    MCU_ROW3(TIN, TW, MUL, row + 2 * w, wp + 6)                              \
+                }                                                                            \
+            else if (k == 3 && s == 1)                                                       \
+                for (int32_t j = 0; j < n; j++, wp += step) {                                \
+                    const TIN *row = base + (ix ? ix[j] : c0 + j) * plane;                   \
+                    for (int32_t ky = ky0; ky < ky1; ky++, row += w, wp += 3) { MCU_ROW3(TIN, TW, MUL, row, wp) } \
+                }                                                                            \
+            else if (s == 1)                                                                 \
+                for (int32_t j = 0; j < n; j++, wp += step) {                                \
+                    const TIN *row = base + (ix ? ix[j] : c0 + j) * plane;                   \
+                    MCU_TAPS4(TIN, TW, MUL, 1, 2, 3)                                         \
+                }                                                                            \
+            else                                                                             \
+                for (int32_t j = 0; j < n; j++, wp += step) {                                \
+                    const TIN *row = base + (ix ? ix[j] : c0 + j) * plane;                   \
+                    MCU_TAPS4(TIN, TW, MUL, s, 2 * s, 3 * s)                                 \
+                }                                                                            \
+        }                                                                                    \
+        a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;                                          \
+    }
+
+/* One output of channel o at (y0, x0), over the kernel rows [ky0, ky1) and columns
+ * [kx0, kx1) that fall inside the input (all of them inside the image). */
+#define MCU_TILE1(NAME, TIN, TW, ACC, MUL)                                                   \
+    static MCU_NOINLINE ACC NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, int32_t g, \
+                                 int32_t y0, int32_t x0, const int32_t *kb, ACC acc) {        \
+        const int32_t k = op->k, kk = k * k, w = op->w, cg = op->c / op->groups;            \
+        const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                         \
+        const int32_t ky0 = kb[0], ky1 = kb[1], kx0 = kb[2], kx1 = kb[3];                    \
+        if (op->sparse == MCU_SPARSE_WEIGHT) {                                               \
+            for (int32_t j = 0; j < n; j++) {                                                \
+                const int32_t p = ix[j], r = p % kk, ky = r / k, kx = r % k;                 \
+                if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1)                          \
+                    acc += MUL(in[((p / kk) * op->h + y0 + ky) * w + x0 + kx], wo[j]);       \
+            }                                                                                \
+            return acc;                                                                      \
+        }                                                                                    \
+        const int32_t kw = kx1 - kx0; /* 2 at a 3x3 conv's left and right edges */           \
+        for (int32_t j = 0; j < n; j++) {                                                    \
+            const TIN *row = in + ((ix ? ix[j] : g * cg + j) * op->h + y0 + ky0) * w + x0 + kx0; \
+            const TW *wp = wo + j * kk + ky0 * k + kx0;                                      \
+            if (kw == 2)                                                                     \
+                for (int32_t ky = ky0; ky < ky1; ky++, row += w, wp += k)                    \
+                    acc += MUL(row[0], wp[0]), acc += MUL(row[1], wp[1]);                    \
+            else                                                                             \
+                for (int32_t ky = ky0; ky < ky1; ky++, row += w, wp += k)                    \
+                    for (int32_t kx = 0; kx < kw; kx++) acc += MUL(row[kx], wp[kx]);         \
+        }                                                                                    \
+        return acc;                                                                          \
+    }
+
 /* The convolution loop, shared by the float and the int8 kernels: ACC acc is started at the
- * bias, TAP(x, w) accumulates one product, and STORE(dst, o, acc) writes output channel o.
- * The kernel rows and columns that fall inside the input are found once per output pixel. */
-#define MCU_CONV_LOOPS(ACC, BIAS, TAP, STORE)                                               \
-    const int32_t k = op->k, kk = k * k, cg = op->c / op->groups, og = op->oc / op->groups; \
-    const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                            \
+ * bias and STORE(dst, o, acc) writes output channel o. Outputs whose kernel columns are
+ * inside the input go four at a time through TILE (all but the first and last column of a
+ * padded 3x3 conv, every output of a 1x1 one), the others one at a time through TILE1. */
+#define MCU_CONV_LOOPS(ACC, BIAS, STORE, TILE, TILE1)                                       \
+    const int32_t k = op->k, kk = k * k, og = op->oc / op->groups;                           \
+    const int32_t n = op->sparse == MCU_DENSE ? op->c / op->groups : op->per_row, s = op->stride;            \
+    const int32_t rw = op->sparse == MCU_SPARSE_WEIGHT ? n : n * kk; /* weights per channel */ \
+    /* outputs whose kernel columns are all inside the input: ox in [ix0, ix1) */           \
+    const int32_t ix0 = (op->pad + s - 1) / s;                                               \
+    const int32_t ix1 = op->w + op->pad < k ? 0 : (op->w + op->pad - k) / s + 1;             \
     for (int32_t o = 0; o < op->oc; o++) {                                                   \
         const int32_t g = o / og;                                                            \
+        const uint16_t *ix = op->sparse == MCU_DENSE ? 0 : op->idx + o * n;                  \
         for (int32_t oy = 0; oy < op->oh; oy++) {                                            \
-            const int32_t y0 = oy * op->stride - op->pad;                                    \
+            const int32_t y0 = oy * s - op->pad;                                             \
             const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = op->h - y0 < k ? op->h - y0 : k;     \
-            for (int32_t ox = 0; ox < op->ow; ox++) {                                        \
-                const int32_t x0 = ox * op->stride - op->pad;                                \
-                const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = op->w - x0 < k ? op->w - x0 : k; \
-                ACC acc = BIAS;                                                              \
-                if (op->sparse == MCU_SPARSE_WEIGHT) { /* one tap per kept weight */         \
-                    for (int32_t j = 0; j < n; j++) {                                        \
-                        const int32_t p = op->idx[o * n + j], r = p % kk, ky = r / k, kx = r % k; \
-                        if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1)                  \
-                            TAP(in[((p / kk) * op->h + y0 + ky) * op->w + x0 + kx], wt[o * n + j]); \
-                    }                                                                        \
-                } else {                                                                     \
-                    for (int32_t j = 0; j < n; j++) {                                        \
-                        const int32_t ch = op->sparse == MCU_DENSE ? g * cg + j : op->idx[o * n + j]; \
-                        const int32_t base = (ch * op->h + y0) * op->w + x0, wi = (o * n + j) * kk; \
-                        for (int32_t ky = ky0; ky < ky1; ky++)                               \
-                            for (int32_t kx = kx0; kx < kx1; kx++)                           \
-                                TAP(in[base + ky * op->w + kx], wt[wi + ky * k + kx]);       \
-                    }                                                                        \
+            for (int32_t ox = 0; ox < op->ow;) {                                             \
+                if (ox >= ix0 && ox < ix1 && ix1 - ix0 >= 4) {                               \
+                    if (ox + 4 > ix1) ox = ix1 - 4; /* the last four again: same values */   \
+                    ACC a[4];                                                                \
+                    a[0] = a[1] = a[2] = a[3] = BIAS;                                        \
+                    TILE(op, in, wt + o * rw, ix, g, y0, ox * s - op->pad, ky0, ky1, a);     \
+                    TOUT *dst = out + (o * op->oh + oy) * op->ow + ox;                       \
+                    STORE(dst[0], o, a[0]); STORE(dst[1], o, a[1]);                          \
+                    STORE(dst[2], o, a[2]); STORE(dst[3], o, a[3]);                          \
+                    ox += 4;                                                                 \
+                    continue;                                                                \
                 }                                                                            \
+                const int32_t x0 = ox * s - op->pad;                                         \
+                const int32_t kb[4] = {ky0, ky1, x0 < 0 ? -x0 : 0, op->w - x0 < k ? op->w - x0 : k}; \
+                const ACC acc = TILE1(op, in, wt + o * rw, ix, g, y0, x0, kb, BIAS);         \
                 STORE(out[(o * op->oh + oy) * op->ow + ox], o, acc);                         \
+                ox++;                                                                        \
             }                                                                                \
         }                                                                                    \
     }
 
+#define F_MUL(x, w) ((x) * (w))
+#define Q_MUL(x, w) ((int32_t)(x) * (int32_t)(w))
+MCU_TILE4(tile4_f32, float, float, float, F_MUL)
+MCU_TILE4(tile4_q8, int8_t, int8_t, int32_t, Q_MUL)
+MCU_TILE1(tile1_f32, float, float, float, F_MUL)
+MCU_TILE1(tile1_q8, int8_t, int8_t, int32_t, Q_MUL)
+
 static void conv_f32(const McuOp *op, const float *in, float *out) {
+    typedef float TOUT;
     const float *wt = (const float *)op->weight, *b = (const float *)op->bias;
-#define F_TAP(x, w) acc += (x) * (w)
 #define F_STORE(dst, o, a) dst = op->relu && a < 0.0f ? 0.0f : a
-    MCU_CONV_LOOPS(float, b ? b[o] : 0.0f, F_TAP, F_STORE)
+    MCU_CONV_LOOPS(float, b ? b[o] : 0.0f, F_STORE, tile4_f32, tile1_f32)
 }
 
 static void conv_q8(const McuOp *op, const int8_t *in, int8_t *out) {
+    typedef int8_t TOUT;
     const int8_t *wt = (const int8_t *)op->weight;
     const int32_t *b = (const int32_t *)op->bias;
-#define Q_TAP(x, w) acc += (int32_t)(x) * (int32_t)(w)
 #define Q_STORE(dst, o, a)                                                                  \
     do {                                                                                    \
         const int32_t q = mcu_requant(a, op->mult[o], op->shift[o]);                        \
         dst = (int8_t)(op->relu && q < 0 ? 0 : q);                                           \
     } while (0)
-    MCU_CONV_LOOPS(int32_t, b ? b[o] : 0, Q_TAP, Q_STORE)
+    MCU_CONV_LOOPS(int32_t, b ? b[o] : 0, Q_STORE, tile4_q8, tile1_q8)
 }
 
 /* max pool with implicit -inf padding: the float and int8 versions differ only in type */

@@ -1,10 +1,11 @@
 #!/bin/sh
 # test_mcu.sh - `sei export` of device parts as C99, checked on the host and on an emulated
 # Cortex-M4 (QEMU's MPS2-AN386 board, semihosting, tests/mcu/cortexm.c + mps2.ld: a 2 MB
-# flash / 512 KB RAM part). Three heads of nets trained for a moment on the shapes set: two
-# width-0.25 VGG16-BN ones, a dense one cut at the second pool (features.13) and one with
-# channel-sparse convs, an early exit and an int8 bottleneck encoder, cut at its wire; and a
-# width-0.125 ResNet-50 cut after layer2.0 (stem, four bottlenecks, two with a downsample).
+# flash / 512 KB RAM part). Four heads of nets trained for a moment on the shapes set: three
+# width-0.25 VGG16-BN ones, a dense one and one with unstructured (weight) sparse convs cut
+# at the second pool (features.13), and one with channel-sparse convs, an early exit and an
+# int8 bottleneck encoder, cut at its wire; and a width-0.125 ResNet-50 cut after layer2.0
+# (stem, four bottlenecks, two with a downsample).
 #  - int8: the exported C compiled on the host reproduces sei's int8 payloads bit for bit,
 #    and the Cortex-M run prints the same check line (same CRC of every payload);
 #  - fp32: the host and the Cortex-M payloads are within 1e-5 of the engine's forward pass;
@@ -29,6 +30,8 @@ if ! "$sei" train $NET --out "$tmp/dense" >"$tmp/t1.out" 2>&1 ||
    ! "$sei" train $NET --init "$tmp/sparse/last.safetensors" --split-at features.23 --ratio 8 --wire int8 \
        --exit-at features.13 --out "$tmp/full" >"$tmp/t2.out" 2>&1 ||
    ! "$sei" split --weights "$tmp/full/last.safetensors" --at bottleneck.wire --out-head "$tmp/f.h.st" --out-tail "$tmp/f.t.st" >/dev/null 2>&1 ||
+   ! "$sei" train $NET --density 0.3 --sparse-until features.13 --sparsity weight --out "$tmp/wsparse" >"$tmp/t2.out" 2>&1 ||
+   ! "$sei" split --weights "$tmp/wsparse/last.safetensors" --at features.13 --out-head "$tmp/w.h.st" --out-tail "$tmp/w.t.st" >/dev/null 2>&1 ||
    ! "$sei" train --net resnet50 --width-mult 0.125 --in-ch 1 --data shapes:200 --batch 16 --threads 2 --quiet --epochs 1 --seed 3 \
        --out "$tmp/res" >"$tmp/t1.out" 2>&1 ||
    ! "$sei" split --weights "$tmp/res/last.safetensors" --at layer2.0 --out-head "$tmp/r.h.st" --out-tail "$tmp/r.t.st" >/dev/null 2>&1; then
@@ -46,7 +49,9 @@ build() {
             -o "$1/check.elf" 2>&1
     fi
 }
-run_m4() { timeout 120 qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native -kernel "$1" 2>&1; }
+# -icount shift=0: one instruction per virtual ns, so the 25 MHz SysTick ticks once per 40
+# instructions: the sample lines' ticks x 40 are instructions (not Cortex-M4 cycles)
+run_m4() { timeout 120 qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native -icount shift=0 -kernel "$1" 2>&1; }
 
 # check LABEL WEIGHTS QUANT [export flags]: export, then host and Cortex-M runs
 check() {
@@ -75,15 +80,32 @@ check() {
     if build "$d" m4 >"$d.acc" && run_m4 "$d/check.elf" >"$d.m4" &&
        [ "$(grep '^check:' "$d.m4")" = "$(grep '^check:' "$d.host")" ]; then
         ok "mcu_cortex_m4_$label"
-        arm-none-eabi-size "$d/check.elf" | awk -v l="$label" 'NR == 2 { printf "  %s on Cortex-M4: flash %d bytes (text + data), RAM %d bytes (data + bss, stack apart)\n", l, $1 + $2, $2 + $3 }'
+        insn=$(sed -n 's/.*payload.*, \([0-9]*\) ticks ok$/\1/p' "$d.m4" | sort -n | tail -1)
+        macs=$("$sei" info --weights "$w" 2>/dev/null | awk '/^device part/ { print $NF }')
+        arm-none-eabi-size "$d/check.elf" | awk -v l="$label" -v t="${insn:-0}" -v m="${macs:-0}" 'NR == 2 {
+            printf "  %s on Cortex-M4: flash %d bytes (text + data), RAM %d bytes (data + bss, stack apart), %.2f M instructions per image sent (QEMU icount; %.2f per multiply-add)\n",
+                   l, $1 + $2, $2 + $3, t * 40 / 1e6, (m > 0 ? t * 40 / m : 0) }'
+        # the dense head's convs run in four-output tiles: about 4 instructions per
+        # multiply-add (one output at a time with bounds on every tap, it was 14)
+        if [ -n "$ipm_max" ]; then
+            if [ -n "$insn" ] && [ -n "$macs" ] && awk -v t="$insn" -v m="$macs" -v x="$ipm_max" 'BEGIN { exit !(m > 0 && t * 40 / m < x) }'; then
+                ok "mcu_cortex_m4_speed_$label"
+            else
+                fail "mcu_cortex_m4_speed_$label" "$insn ticks x 40 over $macs multiply-adds is not below $ipm_max instructions each"
+            fi
+        fi
     else
         fail "mcu_cortex_m4_$label" "$(tail -3 "$d.acc") | host: $(grep '^check:' "$d.host") | m4: $(tail -2 "$d.m4" 2>/dev/null)"
     fi
 }
+ipm_max=6
 check dense_int8 "$tmp/d.h.st" int8
+ipm_max=
 check dense_fp32 "$tmp/d.h.st" fp32
 check full_int8 "$tmp/f.h.st" int8 --exit-tau 0.3
 check full_fp32 "$tmp/f.h.st" fp32 --exit-tau 0.3
+check wsparse_int8 "$tmp/w.h.st" int8
+check wsparse_fp32 "$tmp/w.h.st" fp32
 check resnet_int8 "$tmp/r.h.st" int8
 check resnet_fp32 "$tmp/r.h.st" fp32
 

@@ -3,13 +3,15 @@
  * within 1e-5 of the payload's largest value. Prints one line per sample and a final
  * "check: N ok, M failed, payload crc XXXXXXXX" line; the crc (CRC-32 of every payload
  * written) lets a host run and an emulated-target run be compared. Portable C99 with no
- * library calls: the platform supplies check_puts (tests/mcu/host.c, tests/mcu/cortexm.c).
+ * library calls: the platform supplies check_puts and check_ticks (a clock, 0 where there is
+ * none: tests/mcu/host.c, tests/mcu/cortexm.c); sample lines give each run's ticks.
  * The part is exported as `sei export --name head --samples N`; compile with -I its folder. */
 #include <stdint.h>
 #include "head.h"
 #include "head_samples.h"
 
 void check_puts(const char *s);
+uint32_t check_ticks(void);
 int check_main(void);
 
 static char *put_u(char *p, uint32_t v, int base, int width) {
@@ -60,7 +62,9 @@ int check_main(void) {
     for (int s = 0; s < HEAD_SAMPLES; s++) {
         float scale = 0.0f;
         for (uint32_t i = 0; i < sizeof payload; i++) payload[i] = 0;
+        const uint32_t t0 = check_ticks();
         const int r = head_run(head_sample_input[s], payload, &scale);
+        const uint32_t ticks = check_ticks() - t0;
         int good = r == head_sample_ret[s];
         uint32_t err_ppb = 0; /* fp32: max |difference| / max |expected|, in 1e-9 */
         if (good && r < 0) {
@@ -94,6 +98,11 @@ int check_main(void) {
             p = put_s(p, ", err ");
             p = put_u(p, err_ppb, 10, 1);
             p = put_s(p, " ppb");
+        }
+        if (ticks) {
+            p = put_s(p, ", ");
+            p = put_u(p, ticks, 10, 1);
+            p = put_s(p, " ticks");
         }
         p = put_s(p, good ? " ok\n" : " MISMATCH\n");
         *p = 0;
