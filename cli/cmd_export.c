@@ -370,9 +370,12 @@ int cmd_export(int argc, char **argv) {
                 both++;
             } else differ += fr != qr;
         }
-        if (!rc)
+        if (!rc && both)
             printf("int8 payload vs the fp32 program's: relative RMS error %.3g over %d images (%d decide differently at an exit)\n",
                    f2 > 0 ? sqrt(d2 / f2) : sqrt(d2), both, differ);
+        else if (!rc)
+            printf("int8 payload vs the fp32 program's: not compared, no check image reached the payload in both (%d of %d "
+                   "decide differently at an exit)\n", differ, ns);
         free(qv);
     }
     const McuProgram *out = q8 ? &q : &f;
