@@ -5,8 +5,10 @@
  * this file is also written verbatim into every exported C file. */
 #include "kernels/mcu.h"
 
-/* round half to even, as nearbyintf in the default rounding mode (|v| < 2^31) */
+/* round half to even, as nearbyintf in the default rounding mode; beyond the int32 range
+ * the nearest end, NaN 0 (a NaN reaching the device must not be undefined behaviour) */
 static int32_t mcu_rint(float v) {
+    if (!(v > -2147483520.0f && v < 2147483520.0f)) return v > 0.0f ? 2147483647 : v < 0.0f ? -2147483647 - 1 : 0;
     int32_t t = (int32_t)v; /* toward zero */
     float f = v - (float)t; /* exact */
     if (f > 0.5f || (f == 0.5f && (t & 1))) t++;

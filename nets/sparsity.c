@@ -167,7 +167,9 @@ sei_status net_sparsify(Net *net, const SparseSpec *spec, uint64_t seed) {
     int last = net->nlayers;
     if (spec->until) {
         int i = net_find_layer(net, spec->until);
-        if (i < 0 || !net->layers[i].cut)
+        /* a cut a split bottleneck now follows (--split-at at the same cut) still counts */
+        const int before_bottleneck = i >= 0 && i + 1 < net->nlayers && !strncmp(net->layers[i + 1].path, "bottleneck.", 11);
+        if (i < 0 || (!net->layers[i].cut && !before_bottleneck))
             return sei_fail(SEI_ERR_ARG, "sparsity: %s has no cut point '%s'", net->name, spec->until);
         last = i + 1;
     }

@@ -33,6 +33,19 @@ static sei_status load_sparse(Net *net, const StFile *f, int i) {
         (size_t)rows * cols * ksize != tensor_numel(&p->v.t))
         return sei_fail(SEI_ERR_FORMAT, "%s: sparse tensor '%s' is incomplete or does not fit %s", f->path,
                         p->v.t.name, net->name);
+    /* the shape the kernels assume of each kind (found by fuzz_checkpoint: a channel pattern
+     * of 0 groups divided by zero; other mismatches would index past the input) */
+    const Tensor *t = &p->v.t;
+    const int per = (int)ei->shape[1];
+    const int conv = t->ndim == 4, fits =
+        k == SPARSE_CHANNEL ? conv && rows == t->shape[0] && cols == t->shape[1] && ksize == t->shape[2] * t->shape[3] &&
+                                  groups >= 1 && rows % groups == 0 && per * groups == cols
+        : k == SPARSE_WEIGHT ? conv && rows == t->shape[0] && cols == t->shape[1] * t->shape[2] * t->shape[3] && ksize == 1
+        : k == SPARSE_BIREGULAR ? t->ndim == 2 && rows == t->shape[0] && cols == t->shape[1] && ksize == 1
+                                : 0;
+    if (!fits)
+        return sei_fail(SEI_ERR_FORMAT, "%s: sparse tensor '%s': a %s pattern '%s' does not fit its %s weight", f->path,
+                        t->name, kind, m, conv ? "conv" : t->ndim == 2 ? "linear" : "other");
     SparsePattern *sp = calloc(1, sizeof *sp);
     int64_t *idx = NULL;
     float *val = NULL;
@@ -55,6 +68,13 @@ static sei_status load_sparse(Net *net, const StFile *f, int i) {
             else
                 sp->index[(size_t)r * sp->per_row + j] = (int32_t)c;
         }
+    /* a channel pattern's rows in a group share one list of input channels */
+    for (int r = 0; r < rows && !s && k == SPARSE_CHANNEL; r++) {
+        const int first = r / (rows / groups) * (rows / groups);
+        if (memcmp(sp->index + (size_t)r * per, sp->index + (size_t)first * per, sizeof *sp->index * (size_t)per))
+            s = sei_fail(SEI_ERR_FORMAT, "%s: '%s' row %d: a channel pattern's group must keep the same input channels in "
+                         "every row", f->path, in, r);
+    }
     if (!s) { /* the dense tensor: zeros, then the kept values in place */
         memset(p->v.t.data, 0, tensor_numel(&p->v.t) * sizeof(float));
         const float *v = val;

@@ -20,6 +20,8 @@ typedef struct { OpInfo *info; } Extra;
 
 static OpInfo *info_of(const McuProgram *p) { return ((Extra *)p->blocks[0])->info; }
 
+static sei_status finite_check(const float *v, size_t n, const char *path);
+
 /* weights per output channel of a conv or linear op */
 static size_t row_len(const McuOp *op) {
     if (op->kind == MCU_LINEAR) return (size_t)(op->sparse ? op->per_row : op->c);
@@ -145,7 +147,8 @@ static sei_status lower_conv(Low *L, const Layer *l, const Layer *bn, int relu) 
     }
     op->weight = w, op->bias = b;
     L->p->const_bytes += sizeof(float) * ((size_t)oc * n + oc);
-    return SEI_OK;
+    sei_status s = finite_check(w, (size_t)oc * n, l->path); /* also after folding batch norm */
+    return s ? s : finite_check(b, (size_t)oc, l->path);
 }
 
 static sei_status lower_linear(Low *L, const Layer *l, int relu) {
@@ -175,7 +178,8 @@ static sei_status lower_linear(Low *L, const Layer *l, int relu) {
     }
     op->weight = w, op->bias = b;
     L->p->const_bytes += sizeof(float) * ((size_t)l->out_c * n + l->out_c);
-    return SEI_OK;
+    sei_status s = finite_check(w, (size_t)l->out_c * n, l->path);
+    return s ? s : finite_check(b, (size_t)l->out_c, l->path);
 }
 
 static sei_status lower_seq(Low *L, const Layer *ls, int from, int to);
@@ -326,7 +330,7 @@ sei_status export_lower(const Net *net, int from, int to, int size, int with_exi
 
 void export_quantize_input(const float *x, size_t n, float s, int8_t *q) {
     for (size_t i = 0; i < n; i++) {
-        float v = s > 0.0f ? nearbyintf(x[i] / s) : 0.0f;
+        float v = s > 0.0f && !isnan(x[i]) ? nearbyintf(x[i] / s) : 0.0f; /* NaN: 0, as on the device */
         q[i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
     }
 }
@@ -362,6 +366,9 @@ static sei_status quantize_weights(const McuProgram *f, int i, float si, float s
     int32_t *b = own(q, sizeof *b * (size_t)a->oc), *m = own(q, sizeof *m * (size_t)a->oc);
     float *deq = logits ? own(q, sizeof *deq * (size_t)a->oc) : NULL;
     if (!w || !sh || !b || !m || (logits && !deq)) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+    sei_status fs = finite_check(W, n * (size_t)a->oc, f->path[i]);
+    if (!fs && B) fs = finite_check(B, (size_t)a->oc, f->path[i]);
+    if (fs) return fs;
     for (int o = 0; o < a->oc; o++) {
         const float *wo = W + (size_t)o * n;
         float sw = absmax(wo, n) / 127.0f;
@@ -510,7 +517,8 @@ static void put_ints(FILE *o, const char *type, const char *name, const void *v,
 
 static sei_status finite_check(const float *v, size_t n, const char *path) {
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return sei_fail(SEI_ERR_NUMERIC, "export: %s holds a non-finite value", path);
+        if (!isfinite(v[i]))
+            return sei_fail(SEI_ERR_NUMERIC, "export: %s holds a NaN or infinite weight (after folding its batch norm)", path);
     return SEI_OK;
 }
 

@@ -56,6 +56,18 @@ else
     fail retrain_resume_after_kill_identical "$(tail -2 "$tmp/res.out")"
 fi
 
+# 3b. sparse up to the cut where a bottleneck goes, in one training run: the convs before it
+# are sparse, the encoder and everything after it dense
+if "$sei" train $NET --epochs 1 --density 0.5 --sparse-until features.13 --split-at features.13 --ratio 2 \
+       --wire int8 --out "$tmp/sb" >"$tmp/sb.out" 2>&1 &&
+   "$sei" info --weights "$tmp/sb/last.safetensors" >"$tmp/sb.info" 2>&1 &&
+   grep -q "^features.10 *channel" "$tmp/sb.info" && grep -q "^bottleneck.encoder.0 *conv" "$tmp/sb.info" &&
+   grep -q "^features.14 *conv" "$tmp/sb.info"; then
+    ok train_sparse_until_bottleneck_cut
+else
+    fail train_sparse_until_bottleneck_cut "$(tail -2 "$tmp/sb.out") $(grep "features.10\|encoder.0" "$tmp/sb.info" 2>/dev/null)"
+fi
+
 # 4. split the retrained network at its wire: head then tail = the whole network, bit for bit
 if "$sei" split --weights "$tmp/r/last.safetensors" --at bottleneck.wire --out-head "$tmp/h.st" \
        --out-tail "$tmp/t.st" >/dev/null 2>"$tmp/s.err" &&

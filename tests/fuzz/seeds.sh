@@ -3,7 +3,7 @@
 # outputs and small hand-made files of every format:  sh tests/fuzz/seeds.sh DIR [./sei]
 set -e
 dir=$1; sei=${2:-./sei}
-for t in safetensors json idx gunzip image tiny_imagenet catalogue proto args map profile density; do mkdir -p "$dir/$t"; done
+for t in safetensors json idx gunzip image tiny_imagenet catalogue proto args map profile density checkpoint; do mkdir -p "$dir/$t"; done
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 # safetensors: small files sei writes, and their JSON headers
 cp tests/fixtures/vgg16.importance.safetensors "$dir/safetensors/importance.st"
@@ -48,3 +48,19 @@ printf '\003 0 features.6 2\n\n1 features.23 1 # mid\n2 end 1\n' >"$dir/map/thre
 "$sei" profile --net vgg16_bn --width-mult 0.0625 --in-ch 1 --classes 10 --size 32 --iters 1 \
     --out "$dir/profile/vgg.csv" >/dev/null 2>&1 || printf 'index,layer,macs,ms\n0,features.0,1,0.5\n' >"$dir/profile/vgg.csv"
 printf '# layer density\nfeatures.3 0.25\nfeatures.7 0.5\n\nclassifier.6 1\n' >"$dir/density/some.txt"
+# checkpoints: tiny networks trained for a moment, whole and cut, with the sparse patterns,
+# exits, bottleneck and ResNet blocks a checkpoint can hold (any that fails is left out)
+T="--in-ch 1 --data shapes:20 --batch 10 --epochs 1 --threads 1 --quiet --seed 1"
+V="--net vgg16_bn --width-mult 0.0625 $T"
+"$sei" train $V --out "$w/v" >/dev/null 2>&1 &&
+    "$sei" split --weights "$w/v/last.safetensors" --at features.6 --out-head "$dir/checkpoint/vgg_head.st" \
+        --out-tail "$w/tail.st" >/dev/null 2>&1 || true
+"$sei" train $V --density 0.3 --sparse-until features.13 --sparsity weight --exit-at features.6 --out "$w/s" >/dev/null 2>&1 &&
+    "$sei" split --weights "$w/s/last.safetensors" --at features.13 --out-head "$dir/checkpoint/sparse_exit_head.st" \
+        --out-tail "$w/tail.st" >/dev/null 2>&1 || true
+"$sei" train $V --density 0.5 --sparse-until features.13 --split-at features.13 --ratio 2 --wire int8 --out "$w/b" >/dev/null 2>&1 &&
+    "$sei" split --weights "$w/b/last.safetensors" --at bottleneck.wire --out-head "$dir/checkpoint/bottleneck_head.st" \
+        --out-tail "$w/tail.st" >/dev/null 2>&1 || true
+"$sei" train --net resnet50 --width-mult 0.0625 $T --out "$w/r" >/dev/null 2>&1 &&
+    "$sei" split --weights "$w/r/last.safetensors" --at layer1.0 --out-head "$dir/checkpoint/resnet_head.st" \
+        --out-tail "$w/tail.st" >/dev/null 2>&1 || true
