@@ -134,8 +134,8 @@ MCU_API uint16_t mcu_f2h(float x) {
         a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;                                          \
     }
 
-/* One output of channel o at (y0, x0), over the kernel rows [ky0, ky1) and columns
- * [kx0, kx1) that fall inside the input (all of them inside the image). */
+/* One output of channel o at (y0, x0), summing over the kernel rows and columns that fall
+ * inside the input: kb = {ky0, ky1, kx0, kx1}, half-open ranges. */
 #define MCU_TILE1(NAME, TIN, TW, ACC, MUL)                                                   \
     static MCU_NOINLINE ACC NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, int32_t g, \
                                  int32_t y0, int32_t x0, const int32_t *kb, ACC acc) {        \
@@ -170,7 +170,8 @@ MCU_API uint16_t mcu_f2h(float x) {
  * padded 3x3 conv, every output of a 1x1 one), the others one at a time through TILE1. */
 #define MCU_CONV_LOOPS(ACC, BIAS, STORE, TILE, TILE1)                                       \
     const int32_t k = op->k, kk = k * k, og = op->oc / op->groups;                           \
-    const int32_t n = op->sparse == MCU_DENSE ? op->c / op->groups : op->per_row, s = op->stride;            \
+    const int32_t n = op->sparse == MCU_DENSE ? op->c / op->groups : op->per_row;           \
+    const int32_t s = op->stride;                                                            \
     const int32_t rw = op->sparse == MCU_SPARSE_WEIGHT ? n : n * kk; /* weights per channel */ \
     /* outputs whose kernel columns are all inside the input: ox in [ix0, ix1) */           \
     const int32_t ix0 = (op->pad + s - 1) / s;                                               \
