@@ -10,10 +10,10 @@
 #include "nets/sparsity.h"
 #include "split/export.h"
 
-/* per op, beside McuOp: the op producing its input (-1: the program input), the arena
- * regions it reads and writes (-1: input / payload), whether it writes float logits; an
- * MCU_ADD also reads src2's output in region rin2 */
-typedef struct { int src, rin, rout, logits, src2, rin2; } OpInfo;
+/* per op, beside McuOp: the op producing its input (-1: the program input), whether it
+ * writes float logits, and for an MCU_ADD the op producing its second input. Where each
+ * output lives in the arena is decided at the end (plan) from these. */
+typedef struct { int src, logits, src2; } OpInfo;
 
 /* the bookkeeping export.h's McuProgram leaves out, kept in its first owned block */
 typedef struct { OpInfo *info; } Extra;
@@ -82,8 +82,7 @@ typedef struct {
     McuProgram *p;
     const Net *net;
     int c, h, w;        /* current activation */
-    int cur, cur_op;    /* its region (-1: input) and producing op (-1: input) */
-    int ra, rb;         /* the two regions this sequence alternates between */
+    int cur_op;         /* the op producing it (-1: the program input) */
     int with_exits;
     float tau;
     int wire;           /* a wire layer seen: its MCU_WIRE_* format, else -1 */
@@ -93,11 +92,10 @@ static const float *pdata(const Net *net, int idx) { return idx >= 0 ? net->para
 
 /* a new op of this sequence reading the current activation and writing [c, h, w] */
 static McuOp *emit(Low *L, int kind, const char *path, int oc, int oh, int ow) {
-    const int r = L->cur == L->ra ? L->rb : L->ra;
-    McuOp *op = add_op(L->p, kind, path, (OpInfo){L->cur_op, L->cur, r, 0, -1, -1});
+    McuOp *op = add_op(L->p, kind, path, (OpInfo){L->cur_op, 0, -1});
     if (!op) return NULL;
     op->c = L->c, op->h = L->h, op->w = L->w, op->oc = oc, op->oh = oh, op->ow = ow;
-    L->c = oc, L->h = oh, L->w = ow, L->cur = r, L->cur_op = L->p->nops - 1;
+    L->c = oc, L->h = oh, L->w = ow, L->cur_op = L->p->nops - 1;
     return op;
 }
 
@@ -184,46 +182,39 @@ static sei_status lower_linear(Low *L, const Layer *l, int relu) {
 
 static sei_status lower_seq(Low *L, const Layer *ls, int from, int to);
 
-/* a ResNet bottleneck: its input X stays in its region while conv1 (X -> Y), conv2 (Y -> Z)
- * and conv3 (Z -> Y) run, the downsample conv (X -> Z) if any, then Y += X or Z and ReLU.
- * Y and Z are the two regions X is not in. */
+/* a ResNet bottleneck: conv1, conv2, conv3 from its input x, the downsample conv of x if
+ * any, then conv3's output += x or the downsample's, and ReLU (in place) */
 static sei_status lower_bottleneck(Low *L, const Layer *l) {
-    const int X = L->cur, X_op = L->cur_op, xc = L->c, xh = L->h, xw = L->w;
-    const int Y = X == 0 ? 1 : 0, Z = X == 2 || X == -1 ? 1 : 2;
+    const int x_op = L->cur_op, xc = L->c, xh = L->h, xw = L->w;
     if (l->in_c != L->c)
         return sei_fail(SEI_ERR_SHAPE, "export: %s takes %d channels, gets %d", l->path, l->in_c, L->c);
-    L->ra = Y, L->rb = Z;
-    sei_status s = lower_conv(L, &l->sub[0], &l->sub[1], 1);    /* X -> Y */
-    if (!s) s = lower_conv(L, &l->sub[2], &l->sub[3], 1);       /* Y -> Z */
-    if (!s) s = lower_conv(L, &l->sub[4], &l->sub[5], 0);       /* Z -> Y */
+    sei_status s = lower_conv(L, &l->sub[0], &l->sub[1], 1);
+    if (!s) s = lower_conv(L, &l->sub[2], &l->sub[3], 1);
+    if (!s) s = lower_conv(L, &l->sub[4], &l->sub[5], 0);
     if (s) return s;
     const int y_op = L->cur_op, c = L->c, h = L->h, w = L->w;
-    int id = X, id_op = X_op;
+    int id_op = x_op;
     if (l->nsub == 8) {
-        L->cur = X, L->cur_op = X_op, L->c = xc, L->h = xh, L->w = xw, L->ra = Z, L->rb = Y;
-        s = lower_conv(L, &l->sub[6], &l->sub[7], 0);          /* X -> Z */
+        L->cur_op = x_op, L->c = xc, L->h = xh, L->w = xw;
+        s = lower_conv(L, &l->sub[6], &l->sub[7], 0);
         if (s) return s;
-        id = Z, id_op = L->cur_op;
+        id_op = L->cur_op;
     }
     if (L->c != c || L->h != h || L->w != w)
         return sei_fail(SEI_ERR_SHAPE, "export: %s: the residual is %dx%dx%d, the block %dx%dx%d", l->path, L->c,
                         L->h, L->w, c, h, w);
-    McuOp *op = add_op(L->p, MCU_ADD, l->path, (OpInfo){y_op, Y, Y, 0, id_op, id});
+    McuOp *op = add_op(L->p, MCU_ADD, l->path, (OpInfo){y_op, 0, id_op});
     if (!op) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
     op->c = op->oc = c, op->h = op->oh = h, op->w = op->ow = w, op->relu = 1;
-    L->c = c, L->h = h, L->w = w, L->cur = Y, L->cur_op = L->p->nops - 1;
-    L->ra = Y, L->rb = X >= 0 ? X : Z;
+    L->c = c, L->h = h, L->w = w, L->cur_op = L->p->nops - 1;
     return SEI_OK;
 }
 
 static sei_status lower_exit(Low *L, const Layer *l) {
     if (!L->with_exits) return SEI_OK;
-    Low B = *L;
-    /* the branch alternates between the two regions its input is not in */
-    B.ra = L->cur == 0 ? 1 : 0;
-    B.rb = L->cur == 2 || L->cur == -1 ? 1 : 2;
+    Low B = *L; /* the branch starts from the main path's activation, which goes on after it */
     const int at = L->p->nops;
-    McuOp *op = add_op(L->p, MCU_EXIT, l->path, (OpInfo){L->cur_op, L->cur, -1, 0, -1, -1});
+    McuOp *op = add_op(L->p, MCU_EXIT, l->path, (OpInfo){L->cur_op, 0, -1});
     if (!op) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
     op->tau = L->tau;
     sei_status s = lower_seq(&B, l->sub, 0, l->nsub);
@@ -285,35 +276,82 @@ static sei_status lower_seq(Low *L, const Layer *ls, int from, int to) {
     return SEI_OK;
 }
 
-/* region sizes from the ops' outputs, then byte offsets: regions 0, 1, 2 back to back */
-static void plan(McuProgram *p) {
-    size_t sz[3] = {0, 0, 0}, off[3];
+/* does op i write an activation into the arena (an exit decides, the wire writes the payload) */
+static int writes_arena(const McuOp *op) { return op->kind != MCU_EXIT && op->kind != MCU_WIRE; }
+
+/* Arena offsets from the activations' lifetimes. Each writing op makes a buffer, except an
+ * add, which writes into its first input's; a buffer lives from the op that makes it to the
+ * last op that reads it (an exit reads its branch's logits). Greedy by size, largest first:
+ * each at the lowest offset clear of every placed buffer whose lifetime meets its own. */
+static sei_status plan(McuProgram *p) {
     const OpInfo *inf = info_of(p);
-    for (int i = 0; i < p->nops; i++) {
+    const int n = p->nops;
+    int *buf = malloc(sizeof *buf * (size_t)n), *end = malloc(sizeof *end * (size_t)n), *order = malloc(sizeof *order * (size_t)n);
+    size_t *bytes = calloc((size_t)n, sizeof *bytes), *off = calloc((size_t)n, sizeof *off);
+    if (!buf || !end || !order || !bytes || !off) {
+        free(buf), free(end), free(order), free(bytes), free(off);
+        return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
         const McuOp *op = &p->ops[i];
-        if (inf[i].rout < 0) continue;
-        const size_t es = p->type == MCU_F32 || inf[i].logits ? 4 : 1;
-        const size_t b = ((size_t)op->oc * op->oh * op->ow * es + 15) & ~(size_t)15;
-        if (b > sz[inf[i].rout]) sz[inf[i].rout] = b;
+        buf[i] = !writes_arena(op) ? -1 : op->kind == MCU_ADD && inf[i].src >= 0 ? buf[inf[i].src] : i;
+        end[i] = i;
+        if (buf[i] >= 0) {
+            const size_t es = p->type == MCU_F32 || inf[i].logits ? 4 : 1;
+            const size_t b = ((size_t)op->oc * op->oh * op->ow * es + 15) & ~(size_t)15;
+            if (b > bytes[buf[i]]) bytes[buf[i]] = b;
+        }
     }
-    off[0] = 0, off[1] = sz[0], off[2] = sz[0] + sz[1];
-    p->arena_bytes = sz[0] + sz[1] + sz[2];
-    for (int i = 0; i < p->nops; i++) {
-        p->ops[i].in = inf[i].rin < 0 ? -1 : (int32_t)off[inf[i].rin];
-        p->ops[i].out = inf[i].rout < 0 ? 0 : (int32_t)off[inf[i].rout];
-        if (p->ops[i].kind == MCU_ADD) p->ops[i].in2 = inf[i].rin2 < 0 ? -1 : (int32_t)off[inf[i].rin2];
+    for (int i = 0; i < n; i++) { /* lifetimes: the last reader of each buffer */
+        const int r[3] = {inf[i].src, p->ops[i].kind == MCU_ADD ? inf[i].src2 : -1,
+                          p->ops[i].kind == MCU_EXIT ? i + p->ops[i].nsub : -1};
+        for (int k = 0; k < 3; k++)
+            if (r[k] >= 0 && buf[r[k]] >= 0 && end[buf[r[k]]] < i) end[buf[r[k]]] = i;
+        if (buf[i] >= 0 && end[buf[i]] < i) end[buf[i]] = i;
     }
+    int nb = 0;
+    for (int i = 0; i < n; i++)
+        if (buf[i] == i) order[nb++] = i;
+    for (int a = 1; a < nb; a++) /* largest first (insertion sort: programs are short) */
+        for (int b = a; b > 0 && bytes[order[b]] > bytes[order[b - 1]]; b--) {
+            const int t = order[b];
+            order[b] = order[b - 1], order[b - 1] = t;
+        }
+    p->arena_bytes = 0;
+    for (int a = 0; a < nb; a++) {
+        const int u = order[a];
+        size_t at = 0;
+        for (int moved = 1; moved;) { /* step past every placed buffer it would overlap */
+            moved = 0;
+            for (int b = 0; b < a; b++) {
+                const int v = order[b];
+                if (end[v] < u || end[u] < v) continue; /* lifetimes [u, end[u]] and [v, end[v]] apart */
+                if (at < off[v] + bytes[v] && off[v] < at + bytes[u]) at = off[v] + bytes[v], moved = 1;
+            }
+        }
+        off[u] = at;
+        if (at + bytes[u] > p->arena_bytes) p->arena_bytes = at + bytes[u];
+    }
+    for (int i = 0; i < n; i++) {
+        McuOp *op = &p->ops[i];
+        const int s = inf[i].src;
+        op->in = s < 0 || buf[s] < 0 ? -1 : (int32_t)off[buf[s]];
+        op->out = buf[i] < 0 ? 0 : (int32_t)off[buf[i]];
+        if (op->kind == MCU_ADD) op->in2 = inf[i].src2 < 0 ? -1 : (int32_t)off[buf[inf[i].src2]];
+    }
+    free(buf), free(end), free(order), free(bytes), free(off);
+    return SEI_OK;
 }
 
 sei_status export_lower(const Net *net, int from, int to, int size, int with_exits, float tau, McuProgram *p) {
     sei_status s = prog_init(p, MCU_F32);
     if (s) return s;
-    Low L = {p, net, net->in_ch, size, size, -1, -1, 0, 1, with_exits, tau, -1};
+    Low L = {p, net, net->in_ch, size, size, -1, with_exits, tau, -1};
     p->in_c = net->in_ch, p->in_h = p->in_w = size;
     s = lower_seq(&L, net->layers, from, to);
     if (!s && p->nops == 0) s = sei_fail(SEI_ERR_ARG, "export: the part has no layers to run");
     if (!s) {
-        McuOp *op = add_op(p, MCU_WIRE, "wire", (OpInfo){L.cur_op, L.cur, -1, 0, -1, -1});
+        McuOp *op = add_op(p, MCU_WIRE, "wire", (OpInfo){L.cur_op, 0, -1});
         if (!op) s = sei_fail(SEI_ERR_NOMEM, "export: out of memory");
         else {
             op->c = op->oc = L.c, op->h = op->oh = L.h, op->w = op->ow = L.w;
@@ -321,9 +359,9 @@ sei_status export_lower(const Net *net, int from, int to, int size, int with_exi
             p->out_c = L.c, p->out_h = L.h, p->out_w = L.w, p->wire = op->wire;
         }
     }
-    if (s) { export_free(p); return s; }
-    plan(p);
-    return SEI_OK;
+    if (!s) s = plan(p);
+    if (s) export_free(p);
+    return s;
 }
 
 /* ---------------------------------------------------------------- int8 */
@@ -463,9 +501,9 @@ sei_status export_quantize(const McuProgram *f, const float *calib, int n, McuPr
         }
     }
     free(amax), free(sc), free(arena), free(pay);
-    if (s) { export_free(q); return s; }
-    plan(q);
-    return SEI_OK;
+    if (!s) s = plan(q);
+    if (s) export_free(q);
+    return s;
 }
 
 /* ---------------------------------------------------------------- running, decoding */

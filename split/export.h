@@ -4,9 +4,11 @@
  * export_lower turns layers [from, to) into a float program: batch norm folded into the conv
  * before it (w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) +
  * beta, in double), ReLU fused, dropout and flatten dropped, predefined-sparse layers kept
- * sparse (only the kept weights and their indices), early exits as branches, and a final
- * payload op (the cut's wire format). Activations live in an arena of three regions: the
- * main path alternates between two, an exit branch uses the two its input is not in.
+ * sparse (only the kept weights and their indices), early exits as branches, ResNet
+ * bottlenecks as their convs and an add, and a final payload op (the cut's wire format).
+ * Activations live in one arena, at offsets planned from their lifetimes (largest first,
+ * each clear of those alive at the same time; a residual add writes into its input), so its
+ * size is the peak of what is alive at once.
  *
  * export_quantize makes the int8 program from the float one and calibration images:
  * per-tensor activation scales max|x| / 127 over the calibration set (input and every conv /

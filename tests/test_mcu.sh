@@ -107,6 +107,11 @@ check full_fp32 "$tmp/f.h.st" fp32 --exit-tau 0.3
 check wsparse_int8 "$tmp/w.h.st" int8
 check wsparse_fp32 "$tmp/w.h.st" fp32
 check resnet_int8 "$tmp/r.h.st" int8
+# the arena holds what is alive at once: at its peak (conv3 and the downsample of layer1.0,
+# or conv3 of layer1.1) two 32x8x8 int8 activations and one 8x8x8, 4608 bytes; three fixed
+# regions, each sized for the largest activation, took 6144
+arena=$(sed -n 's/^#define HEAD_ARENA_BYTES \([0-9]*\)$/\1/p' "$tmp/resnet_int8/head.h" 2>/dev/null)
+if [ "$arena" = 4608 ]; then ok mcu_arena_peak_resnet; else fail mcu_arena_peak_resnet "arena '$arena' bytes, want 4608"; fi
 check resnet_fp32 "$tmp/r.h.st" fp32
 
 # the int8 head with its tail: the split network's accuracy with both heads is reported
