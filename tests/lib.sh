@@ -32,3 +32,26 @@ max_abs_diff() {
     _f "$1" >"$tmp/_mad_a"; _f "$2" >"$tmp/_mad_b"
     paste "$tmp/_mad_a" "$tmp/_mad_b" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%g\n", m + 0 }'
 }
+
+# start_serve OUT ERR ARGS...: `$sei serve ARGS --listen 127.0.0.1:PORT` in the background,
+# stdout to OUT, stderr to ERR, once it prints "serving" (up to 5 s x scale). PORT is below
+# Linux's ephemeral range (32768-60999), where an outgoing connection may hold any port;
+# one still taken by another process is skipped for the next (5 tries). Sets PORT, ADDR, spid.
+start_serve() {
+    _out=$1 _err=$2
+    shift 2
+    for _k in 0 1 2 3 4; do
+        PORT=$((20000 + ($$ * 7 + _k * 2311) % 12000))
+        ADDR=127.0.0.1:$PORT
+        "$sei" serve "$@" --listen $ADDR >"$_out" 2>"$_err" &
+        spid=$!
+        _i=0
+        while [ $_i -lt $((100 * scale)) ] && ! grep -q "^serving" "$_out" && kill -0 $spid 2>/dev/null; do
+            sleep 0.05; _i=$((_i + 1))
+        done
+        grep -q "^serving" "$_out" && return 0
+        kill -0 $spid 2>/dev/null && return 1      # running, but not serving in time
+        grep -q "in use" "$_err" || return 1      # stopped for another reason
+    done
+    return 1
+}

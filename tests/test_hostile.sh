@@ -22,12 +22,10 @@ if ! "$sei" train $NET --epochs 1 --seed 4 --out "$tmp/base" >"$tmp/b.out" 2>&1 
 fi
 # the split id, from the head's safetensors header (JSON)
 id=$(head -c 65536 "$tmp/h.st" | tr -c '[:print:]' ' ' | sed -n 's/.*"split_id": *"\([0-9a-f]*\)".*/\1/p')
-PORT=$((20000 + ($$ + 7) % 20000))
-ADDR=127.0.0.1:$PORT
-"$sei" serve --weights "$tmp/t.st" --listen $ADDR --threads 1 >"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-i=0
-while [ $i -lt 100 ] && ! grep -q "^serving" "$tmp/serve.out"; do sleep 0.05; i=$((i + 1)); done
+if ! start_serve "$tmp/serve.out" "$tmp/serve.err" --weights "$tmp/t.st" --threads 1; then
+    fail hostile_setup "sei serve did not start: $(cat "$tmp/serve.err")"
+    exit 1
+fi
 # the cut's shape: 8 x 8 x 8 at width 1/16 after features.13 of a 32 x 32 input
 $SEI_RUNNER "$tool" $ADDR "$id" features.13 8 8 8 "$HOSTILE" 20 >"$tmp/hostile.out" 2>&1 &
 hpid=$!

@@ -19,13 +19,10 @@ if ! "$sei" train $NET --epochs 1 --seed 3 --out "$tmp/base" >"$tmp/b.out" 2>&1 
     fail serve_setup "$(tail -2 "$tmp/b.out")"
     exit 1
 fi
-PORT=$((20000 + $$ % 20000))
-ADDR=127.0.0.1:$PORT
-"$sei" serve --weights "$tmp/t13.st" --listen $ADDR --frame-timeout 0.5 --idle-timeout 3 --threads 1 \
-    >"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-i=0
-while [ $i -lt 100 ] && ! grep -q "^serving" "$tmp/serve.out"; do sleep 0.05; i=$((i + 1)); done
+if ! start_serve "$tmp/serve.out" "$tmp/serve.err" --weights "$tmp/t13.st" --frame-timeout 0.5 --idle-timeout 3 --threads 1; then
+    fail serve_setup "sei serve did not start: $(cat "$tmp/serve.err")"
+    exit 1
+fi
 
 # 1. head + tail over TCP: the accuracy sei eval gets on the same images, nothing lost
 D="--connect $ADDR --limit 60 --threads 1"
