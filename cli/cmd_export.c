@@ -354,15 +354,13 @@ int cmd_export(int argc, char **argv) {
         /* how far the int8 payload is from the float one (when both send it) */
         double d2 = 0, f2 = 0;
         int both = 0, differ = 0;
-        float *qv = rc ? NULL : malloc(sizeof *qv * (m + 1));
-        if (!rc && !qv) rc = cli_error(c.cmd, "out of memory");
+        float *qv = rc ? NULL : malloc(sizeof *qv * (m + 1)), *a8 = rc ? NULL : malloc(q.arena_bytes + 64);
+        if (!rc && (!qv || !a8)) rc = cli_error(c.cmd, "out of memory");
         for (int k = 0; !rc && k < ns; k++) {
             float s, s8;
             const int fr = export_run(&f, sx + (size_t)k * in_n, arena, pay, &s);
             if (fr == -1) export_decode(&f, pay, s, pv);
-            float *a8 = malloc(q.arena_bytes + 64);
-            const int qr = a8 ? export_run(&q, sx + (size_t)k * in_n, a8, pay, &s8) : -2;
-            free(a8);
+            const int qr = export_run(&q, sx + (size_t)k * in_n, a8, pay, &s8);
             if (qr == -2) rc = cli_error(c.cmd, "out of memory");
             else if (fr == -1 && qr == -1) {
                 export_decode(&q, pay, s8, qv);
@@ -376,7 +374,7 @@ int cmd_export(int argc, char **argv) {
         else if (!rc)
             printf("int8 payload vs the fp32 program's: not compared, no check image reached the payload in both (%d of %d "
                    "decide differently at an exit)\n", differ, ns);
-        free(qv);
+        free(qv), free(a8);
     }
     const McuProgram *out = q8 ? &q : &f;
     if (!rc && mkdir(dir, 0777) && errno != EEXIST) rc = cli_error(c.cmd, "cannot create %s: %s", dir, strerror(errno));
