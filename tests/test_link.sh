@@ -2,7 +2,7 @@
 # test_link.sh - split inference across an emulated link: sei-linkemu (bench/linkemu.c, a
 # user-space netem between two TUN devices) joins two network namespaces with a 1 Mbit/s,
 # 30 ms link; `sei serve` and `sei device` run across it, and the measured mean latency must
-# match `sei sim`'s prediction for that link within 15% (and exceed the two propagation
+# match `sei sim`'s prediction for that link within 15%, 35% under qemu-user (and exceed the two propagation
 # delays). With 20% loss every frame still arrives (TCP) and the emulator counts losses.
 # Bad emulator flags fail in one line. SKIPs without root, iproute2, /dev/net/tun or netns.
 #   sh tests/test_link.sh ./sei
@@ -79,7 +79,12 @@ if start_emu --rate 1 --delay 30 && run_pair --limit 20 --fps 5; then
         --server-profile "$tmp/prof.csv" --link ethernet --header 66 --up-mbps 1 --down-mbps 1 --delay-ms 30 \
         --jitter-ms 0 --loss 0 --frame-overhead 32 --fps 5 --duration 40 --transport tcp 2>&1 |
         awk 'NR > 3 && $1 ~ /^[0-9.]+$/ { print $6; exit }')
-    if awk -v m="${meas:-0}" -v p="${pred:-0}" 'BEGIN { exit !(m > 60 && p > 0 && m / p > 0.85 && m / p < 1.15) }'; then
+    # under qemu-user (make test-aarch64) the compute is a third of the prediction (native: 0.4%),
+    # and the profile times each layer warm and alone: a frame's cold pass through the emulated
+    # tail (classifier.0 alone is 23 ms there) runs 15-40% over it. The link model, what this
+    # test checks, is held to 15% natively; under emulation the band is 0.85-1.35.
+    hi=1.15; [ -n "$SEI_EMULATED" ] && hi=1.35
+    if awk -v m="${meas:-0}" -v p="${pred:-0}" -v hi=$hi 'BEGIN { exit !(m > 60 && p > 0 && m / p > 0.85 && m / p < hi) }'; then
         ok link_latency_matches_sim
     else
         fail link_latency_matches_sim "measured ${meas:-none} ms, sim ${pred:-none} ms; $(tail -2 "$tmp/dev.out")"
