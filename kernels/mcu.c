@@ -61,11 +61,13 @@ MCU_API uint16_t mcu_f2h(float x) {
     return (uint16_t)(sign | h);
 }
 
-/* Four neighbouring outputs of one channel (weights wo, kept inputs ix or NULL when dense)
- * at (y0, x0), over the kernel rows [ky0, ky1) inside the input; every kernel column is
- * inside it, so there are no bounds to check, and each weight is loaded once for the four.
- * A function of its own keeps the four sums in registers. Products are summed in the order
- * of the one-output loop (MCU_TILE1). */
+/* Four neighbouring outputs of one channel (weights wo, kept inputs ix or NULL when dense,
+ * tap starts tp when weight-sparse) at (y0, x0), over the kernel rows [ky0, ky1) inside the
+ * input; every kernel column is inside it, so there are no bounds to check, and each weight
+ * is loaded once for the four. A function of its own keeps the four sums in registers.
+ * Products are summed in the order of the one-output loop (MCU_TILE1): a weight-sparse row
+ * in its stored (tap) order, so a kept weight costs an index load and one multiply-add for
+ * its address, with nothing to decode. */
 #define MCU_TAPS4(TIN, TW, MUL, S1, S2, S3)                                                 \
     for (int32_t ky = ky0; ky < ky1; ky++, row += w)                                         \
         for (int32_t kx = 0; kx < k; kx++) {                                                 \
@@ -89,21 +91,24 @@ MCU_API uint16_t mcu_f2h(float x) {
 #define MCU_NOINLINE
 #endif
 #define MCU_TILE4(NAME, TIN, TW, ACC, MUL)                                                   \
-    static MCU_NOINLINE void NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, int32_t g, \
-                     int32_t y0, int32_t x0, int32_t ky0, int32_t ky1, ACC *a) {             \
+    static MCU_NOINLINE void NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, \
+                                  const uint16_t *tp, int32_t g, int32_t y0, int32_t x0, int32_t ky0, \
+                                  int32_t ky1, ACC *a) {                                     \
         const int32_t k = op->k, kk = k * k, w = op->w, s = op->stride, cg = op->c / op->groups; \
-        const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                         \
+        const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row, plane = op->h * w;     \
         ACC a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];                                      \
         if (op->sparse == MCU_SPARSE_WEIGHT) {                                               \
-            for (int32_t j = 0; j < n; j++) {                                                \
-                const int32_t p = ix[j], r = p % kk;                                         \
-                if (r / k < ky0 || r / k >= ky1) continue;                                   \
-                const TIN *q = in + ((p / kk) * op->h + y0 + r / k) * w + x0 + r % k;        \
-                const TW wv = wo[j];                                                         \
-                a0 += MUL(q[0], wv), a1 += MUL(q[s], wv), a2 += MUL(q[2 * s], wv), a3 += MUL(q[3 * s], wv); \
-            }                                                                                \
+            for (int32_t ky = ky0; ky < ky1; ky++)                                           \
+                for (int32_t kx = 0; kx < k; kx++) {                                         \
+                    const int32_t r = ky * k + kx, at = (y0 + ky) * w + x0 + kx, end = tp[r + 1]; \
+                    for (int32_t j = tp[r]; j < end; j++) {                                  \
+                        const TIN *q = in + (ix[j] * plane + at);                            \
+                        const TW wv = wo[j];                                                 \
+                        a0 += MUL(q[0], wv), a1 += MUL(q[s], wv), a2 += MUL(q[2 * s], wv), a3 += MUL(q[3 * s], wv); \
+                    }                                                                        \
+                }                                                                            \
         } else {                                                                             \
-            const int32_t plane = op->h * w, full = ky0 == 0 && ky1 == k;                    \
+            const int32_t full = ky0 == 0 && ky1 == k;                                       \
             const TIN *base = in + (y0 + ky0) * w + x0;                                      \
             const TW *wp = wo + ky0 * k;                                                     \
             /* the input rows of kept channel j; the loops below step wp through its taps */ \
@@ -137,17 +142,19 @@ MCU_API uint16_t mcu_f2h(float x) {
 /* One output of channel o at (y0, x0), summing over the kernel rows and columns that fall
  * inside the input: kb = {ky0, ky1, kx0, kx1}, half-open ranges. */
 #define MCU_TILE1(NAME, TIN, TW, ACC, MUL)                                                   \
-    static MCU_NOINLINE ACC NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, int32_t g, \
-                                 int32_t y0, int32_t x0, const int32_t *kb, ACC acc) {        \
+    static MCU_NOINLINE ACC NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, \
+                                 const uint16_t *tp, int32_t g, int32_t y0, int32_t x0, const int32_t *kb, \
+                                 ACC acc) {                                                  \
         const int32_t k = op->k, kk = k * k, w = op->w, cg = op->c / op->groups;            \
         const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                         \
         const int32_t ky0 = kb[0], ky1 = kb[1], kx0 = kb[2], kx1 = kb[3];                    \
         if (op->sparse == MCU_SPARSE_WEIGHT) {                                               \
-            for (int32_t j = 0; j < n; j++) {                                                \
-                const int32_t p = ix[j], r = p % kk, ky = r / k, kx = r % k;                 \
-                if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1)                          \
-                    acc += MUL(in[((p / kk) * op->h + y0 + ky) * w + x0 + kx], wo[j]);       \
-            }                                                                                \
+            const int32_t plane = op->h * w;                                                 \
+            for (int32_t ky = ky0; ky < ky1; ky++)                                           \
+                for (int32_t kx = kx0; kx < kx1; kx++) {                                     \
+                    const int32_t r = ky * k + kx, at = (y0 + ky) * w + x0 + kx, end = tp[r + 1]; \
+                    for (int32_t j = tp[r]; j < end; j++) acc += MUL(in[ix[j] * plane + at], wo[j]); \
+                }                                                                            \
             return acc;                                                                      \
         }                                                                                    \
         const int32_t kw = kx1 - kx0; /* 2 at a 3x3 conv's left and right edges */           \
@@ -179,6 +186,7 @@ MCU_API uint16_t mcu_f2h(float x) {
     for (int32_t o = 0; o < op->oc; o++) {                                                   \
         const int32_t g = o / og;                                                            \
         const uint16_t *ix = op->sparse == MCU_DENSE ? 0 : op->idx + o * n;                  \
+        const uint16_t *tp = op->sparse == MCU_SPARSE_WEIGHT ? op->tap + o * (kk + 1) : 0;   \
         for (int32_t oy = 0; oy < op->oh; oy++) {                                            \
             const int32_t y0 = oy * s - op->pad;                                             \
             const int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = op->h - y0 < k ? op->h - y0 : k;     \
@@ -187,7 +195,7 @@ MCU_API uint16_t mcu_f2h(float x) {
                     if (ox + 4 > ix1) ox = ix1 - 4; /* the last four again: same values */   \
                     ACC a[4];                                                                \
                     a[0] = a[1] = a[2] = a[3] = BIAS;                                        \
-                    TILE(op, in, wt + o * rw, ix, g, y0, ox * s - op->pad, ky0, ky1, a);     \
+                    TILE(op, in, wt + o * rw, ix, tp, g, y0, ox * s - op->pad, ky0, ky1, a);     \
                     TOUT *dst = out + (o * op->oh + oy) * op->ow + ox;                       \
                     STORE(dst[0], o, a[0]); STORE(dst[1], o, a[1]);                          \
                     STORE(dst[2], o, a[2]); STORE(dst[3], o, a[3]);                          \
@@ -196,7 +204,7 @@ MCU_API uint16_t mcu_f2h(float x) {
                 }                                                                            \
                 const int32_t x0 = ox * s - op->pad;                                         \
                 const int32_t kb[4] = {ky0, ky1, x0 < 0 ? -x0 : 0, op->w - x0 < k ? op->w - x0 : k}; \
-                const ACC acc = TILE1(op, in, wt + o * rw, ix, g, y0, x0, kb, BIAS);         \
+                const ACC acc = TILE1(op, in, wt + o * rw, ix, tp, g, y0, x0, kb, BIAS);         \
                 STORE(out[(o * op->oh + oy) * op->ow + ox], o, acc);                         \
                 ox++;                                                                        \
             }                                                                                \

@@ -41,10 +41,14 @@ typedef struct {
     int32_t relu;           /* conv / linear: ReLU after the bias */
     int32_t sparse;         /* MCU_DENSE, MCU_SPARSE_CHANNEL (conv), MCU_SPARSE_WEIGHT */
     int32_t per_row;        /* sparse: kept entries per output channel */
-    const uint16_t *idx;    /* sparse: [oc][per_row] kept input channels (channel) or
-                             * kept weight positions c*k*k + ky*k + kx / input features */
+    const uint16_t *idx;    /* sparse: [oc][per_row] kept input channels (channel- and
+                             * weight-sparse conv) or kept input features (linear) */
+    const uint16_t *tap;    /* weight-sparse conv: [oc][k*k + 1]; output channel o's kept
+                             * weights are grouped by kernel position r = ky*k + kx, and
+                             * entries tap[o][r] .. tap[o][r+1]-1 of its row are r's */
     const void *weight;     /* float or int8_t: dense conv [oc][c/groups][k][k], channel-sparse
-                             * [oc][per_row][k][k], weight-sparse [oc][per_row], linear
+                             * [oc][per_row][k][k], weight-sparse [oc][per_row] (in tap
+                             * order), linear
                              * [oc][c] or [oc][per_row] */
     const void *bias;       /* float or int32_t [oc] */
     const int32_t *mult;    /* int8 requantisation [oc] */

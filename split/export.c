@@ -113,20 +113,41 @@ static sei_status lower_conv(Low *L, const Layer *l, const Layer *bn, int relu) 
     op->k = l->k, op->stride = l->stride, op->pad = l->pad, op->groups = l->groups, op->relu = relu;
     const float *W = wp->v.t.data, *B = pdata(net, l->b);
     int n = cg * kk; /* weights per output channel */
+    int32_t *pos = NULL; /* weight-sparse: each kept weight's position in the dense row */
     if (sp && (sp->kind == SPARSE_CHANNEL || sp->kind == SPARSE_WEIGHT)) {
         if (l->groups != 1) return sei_fail(SEI_ERR_ARG, "export: %s: sparse grouped conv", l->path);
         op->sparse = sp->kind == SPARSE_CHANNEL ? MCU_SPARSE_CHANNEL : MCU_SPARSE_WEIGHT;
         op->per_row = sp->per_row;
         n = sp->per_row * (sp->kind == SPARSE_CHANNEL ? kk : 1);
         if ((long)l->in_c * kk > 65535) return sei_fail(SEI_ERR_ARG, "export: %s: indices beyond 16 bits", l->path);
-        uint16_t *idx = own(L->p, sizeof *idx * (size_t)oc * sp->per_row);
+        const long ni = (long)oc * sp->per_row;
+        uint16_t *idx = own(L->p, sizeof *idx * (size_t)ni);
         if (!idx) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
-        for (long i = 0; i < (long)oc * sp->per_row; i++) idx[i] = (uint16_t)sp->index[i];
+        L->p->const_bytes += sizeof *idx * (size_t)ni;
+        if (sp->kind == SPARSE_CHANNEL)
+            for (long i = 0; i < ni; i++) idx[i] = (uint16_t)sp->index[i];
+        else { /* grouped by kernel position: idx the input channels, pos the dense positions */
+            uint16_t *tap = own(L->p, sizeof *tap * (size_t)oc * (kk + 1));
+            pos = malloc(sizeof *pos * (size_t)ni);
+            if (!tap || !pos) return free(pos), sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+            L->p->const_bytes += sizeof *tap * (size_t)oc * (kk + 1);
+            for (int o = 0; o < oc; o++) {
+                const int32_t *pi = sp->index + (long)o * sp->per_row;
+                uint16_t *t = tap + (long)o * (kk + 1);
+                int m = 0;
+                for (int r = 0; r < kk; r++) {
+                    t[r] = (uint16_t)m;
+                    for (int j = 0; j < sp->per_row; j++)
+                        if (pi[j] % kk == r) pos[(long)o * sp->per_row + m] = pi[j], idx[(long)o * sp->per_row + m++] = (uint16_t)(pi[j] / kk);
+                }
+                t[kk] = (uint16_t)m;
+            }
+            op->tap = tap;
+        }
         op->idx = idx;
-        L->p->const_bytes += sizeof *idx * (size_t)oc * sp->per_row;
     }
     float *w = own(L->p, sizeof *w * (size_t)oc * n), *b = own(L->p, sizeof *b * (size_t)oc);
-    if (!w || !b) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+    if (!w || !b) return free(pos), sei_fail(SEI_ERR_NOMEM, "export: out of memory");
     for (int o = 0; o < oc; o++) {
         double a = 1, shift = B ? B[o] : 0;
         if (bn) { /* fold: (conv + bias - mean) * gamma / sqrt(var + eps) + beta */
@@ -139,10 +160,11 @@ static sei_status lower_conv(Low *L, const Layer *l, const Layer *bn, int relu) 
         for (int j = 0; j < n; j++) {
             int src = j; /* position in the dense row */
             if (op->sparse == MCU_SPARSE_CHANNEL) src = op->idx[o * op->per_row + j / kk] * kk + j % kk;
-            else if (op->sparse == MCU_SPARSE_WEIGHT) src = op->idx[o * op->per_row + j];
+            else if (op->sparse == MCU_SPARSE_WEIGHT) src = pos[o * op->per_row + j];
             w[(size_t)o * n + j] = (float)(wo[src] * a);
         }
     }
+    free(pos);
     op->weight = w, op->bias = b;
     L->p->const_bytes += sizeof(float) * ((size_t)oc * n + oc);
     sei_status s = finite_check(w, (size_t)oc * n, l->path); /* also after folding batch norm */
@@ -434,6 +456,14 @@ static sei_status quantize_weights(const McuProgram *f, int i, float si, float s
         op->idx = idx;
         q->const_bytes += sizeof *idx * ni;
     }
+    if (a->tap) {
+        const size_t nt = (size_t)a->oc * (a->k * a->k + 1);
+        uint16_t *tap = own(q, sizeof *tap * nt);
+        if (!tap) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+        memcpy(tap, a->tap, sizeof *tap * nt);
+        op->tap = tap;
+        q->const_bytes += sizeof *tap * nt;
+    }
     return SEI_OK;
 }
 
@@ -585,6 +615,10 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
             snprintf(nm, sizeof nm, "op%d_idx", i);
             put_ints(o, "uint16_t", nm, op->idx, (size_t)op->oc * op->per_row, 2);
         }
+        if (op->tap) {
+            snprintf(nm, sizeof nm, "op%d_tap", i);
+            put_ints(o, "uint16_t", nm, op->tap, (size_t)op->oc * (op->k * op->k + 1), 2);
+        }
         snprintf(nm, sizeof nm, "op%d_w", i);
         if (q8) put_ints(o, "int8_t", nm, op->weight, nw, 1);
         else {
@@ -618,6 +652,7 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
             fprintf(o, ", .relu = %d, .sparse = %d, .per_row = %d,\n     .weight = op%d_w, .bias = op%d_b", op->relu,
                     op->sparse, op->per_row, i, i);
             if (op->idx) fprintf(o, ", .idx = op%d_idx", i);
+            if (op->tap) fprintf(o, ", .tap = op%d_tap", i);
             if (q8 && op->deq) fprintf(o, ", .deq = op%d_deq", i);
             else if (q8) fprintf(o, ", .mult = op%d_m, .shift = op%d_s", i, i);
         }

@@ -10,7 +10,9 @@
 #    and the Cortex-M run prints the same check line (same CRC of every payload);
 #  - fp32: the host and the Cortex-M payloads are within 1e-5 of the engine's forward pass;
 #  - the int8 payload is within 15% (relative RMS) of the fp32 program's;
-#  - flash and RAM use (arm-none-eabi-size) are printed; the link fails if they do not fit;
+#  - flash and RAM use (arm-none-eabi-size) and instructions per image (QEMU icount) are
+#    printed; the link fails if they do not fit; the dense int8 head takes under 6
+#    instructions per multiply-add, the weight-sparse one under 0.75 of the dense one's;
 #  - bad input fails in one line.
 # The Cortex-M half SKIPs without arm-none-eabi-gcc / qemu-system-arm.
 #   sh tests/test_mcu.sh ./sei
@@ -81,6 +83,7 @@ check() {
        [ "$(grep '^check:' "$d.m4")" = "$(grep '^check:' "$d.host")" ]; then
         ok "mcu_cortex_m4_$label"
         insn=$(sed -n 's/.*payload.*, \([0-9]*\) ticks ok$/\1/p' "$d.m4" | sort -n | tail -1)
+        eval "ticks_$label=\${insn:-0}"
         macs=$("$sei" info --weights "$w" 2>/dev/null | awk '/^device part/ { print $NF }')
         arm-none-eabi-size "$d/check.elf" | awk -v l="$label" -v t="${insn:-0}" -v m="${macs:-0}" 'NR == 2 {
             printf "  %s on Cortex-M4: flash %d bytes (text + data), RAM %d bytes (data + bss, stack apart), %.2f M instructions per image sent (QEMU icount; %.2f per multiply-add)\n",
@@ -105,6 +108,16 @@ check dense_fp32 "$tmp/d.h.st" fp32
 check full_int8 "$tmp/f.h.st" int8 --exit-tau 0.3
 check full_fp32 "$tmp/f.h.st" fp32 --exit-tau 0.3
 check wsparse_int8 "$tmp/w.h.st" int8
+# weight-sparse convs (30% of the weights kept) grouped by kernel position cost an index and
+# an address multiply-add per kept weight: 0.62 of the dense head's instructions (decoding
+# each position with divisions they took 1.05)
+if [ $arm = 1 ]; then
+    if awk -v s="${ticks_wsparse_int8:-0}" -v d="${ticks_dense_int8:-0}" 'BEGIN { exit !(s > 0 && d > 0 && s < 0.75 * d) }'; then
+        ok mcu_cortex_m4_sparse_faster
+    else
+        fail mcu_cortex_m4_sparse_faster "weight-sparse head ${ticks_wsparse_int8:-?} ticks, dense ${ticks_dense_int8:-?}: want below 0.75 of dense"
+    fi
+fi
 check wsparse_fp32 "$tmp/w.h.st" fp32
 check resnet_int8 "$tmp/r.h.st" int8
 # the arena holds what is alive at once: at its peak (conv3 and the downsample of layer1.0,

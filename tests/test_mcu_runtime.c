@@ -27,9 +27,11 @@ static void ref_conv(const McuOp *op, int q8, const void *in, void *out) {
                 for (int j = 0; j < n; j++)
                     for (int t = 0; t < (op->sparse == MCU_SPARSE_WEIGHT ? 1 : kk); t++) {
                         int ch, ky, kx, wi;
-                        if (op->sparse == MCU_SPARSE_WEIGHT) {
-                            const int p = op->idx[o * n + j];
-                            ch = p / kk, ky = p % kk / k, kx = p % k, wi = o * n + j;
+                        if (op->sparse == MCU_SPARSE_WEIGHT) { /* entry j is at the tap whose range holds it */
+                            const uint16_t *tp = op->tap + o * (kk + 1);
+                            int r = 0;
+                            while (tp[r + 1] <= j) r++;
+                            ch = op->idx[o * n + j], ky = r / k, kx = r % k, wi = o * n + j;
                         } else {
                             ch = op->sparse == MCU_DENSE ? o / og * cg + j : op->idx[o * n + j];
                             ky = t / k, kx = t % k, wi = (o * n + j) * kk + t;
@@ -59,7 +61,7 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
     op->oh = (h + 2 * pad - k) / stride + 1, op->ow = (w + 2 * pad - k) / stride + 1;
     const int kk = k * k, cg = c / groups;
     int n = cg * kk, per = 0;
-    uint16_t *idx = NULL;
+    uint16_t *idx = NULL, *tap = NULL;
     if (sparse) { /* kept entries per output channel, ascending */
         const int cols = sparse == MCU_SPARSE_CHANNEL ? c : c * kk;
         per = cols / 2 > 0 ? cols / 2 : 1;
@@ -69,6 +71,22 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
                 if (rnd(0, cols - i - 1) < per - j) idx[o * per + j++] = (uint16_t)i;
         n = per * (sparse == MCU_SPARSE_CHANNEL ? kk : 1);
         op->per_row = per, op->idx = idx;
+        if (sparse == MCU_SPARSE_WEIGHT) { /* positions c*kk + r -> channels grouped by r */
+            tap = malloc(sizeof *tap * (size_t)oc * (kk + 1));
+            uint16_t *row = malloc(sizeof *row * (size_t)per);
+            for (int o = 0; o < oc; o++) {
+                int m = 0;
+                for (int r = 0; r < kk; r++) {
+                    tap[o * (kk + 1) + r] = (uint16_t)m;
+                    for (int j = 0; j < per; j++)
+                        if (idx[o * per + j] % kk == r) row[m++] = (uint16_t)(idx[o * per + j] / kk);
+                }
+                tap[o * (kk + 1) + kk] = (uint16_t)m;
+                memcpy(idx + o * per, row, sizeof *row * (size_t)per);
+            }
+            free(row);
+            op->tap = tap;
+        }
     }
     const size_t in_n = (size_t)c * h * w, out_n = (size_t)oc * op->oh * op->ow, wn = (size_t)oc * n;
     void *in = malloc(in_n * 4), *wt = malloc(wn * 4), *bias = malloc((size_t)oc * 4), *ref = malloc(out_n * 4);
@@ -99,7 +117,7 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
         printf("  %s %s c=%d oc=%d groups=%d %dx%d k=%d stride=%d pad=%d differs from the naive loops\n", q8 ? "int8" : "fp32",
                sparse == MCU_DENSE ? "dense" : sparse == MCU_SPARSE_CHANNEL ? "channel-sparse" : "weight-sparse", c, oc,
                groups, h, w, k, stride, pad);
-    free(in), free(wt), free(bias), free(ref), free(mult), free(shift), free(arena), free(pay), free(idx);
+    free(in), free(wt), free(bias), free(ref), free(mult), free(shift), free(arena), free(pay), free(idx), free(tap);
     return same;
 }
 
