@@ -90,23 +90,27 @@ MCU_API uint16_t mcu_f2h(float x) {
 #else
 #define MCU_NOINLINE
 #endif
+/* a weight-sparse row's taps in [ky0, ky1) for four outputs, input channels from IX */
+#define MCU_WTAPS4(TIN, TW, MUL, IX)                                                         \
+    for (int32_t ky = ky0; ky < ky1; ky++)                                                   \
+        for (int32_t kx = 0; kx < k; kx++) {                                                 \
+            const int32_t r = ky * k + kx, at = (y0 + ky) * w + x0 + kx, end = tp[r + 1];    \
+            for (int32_t j = tp[r]; j < end; j++) {                                          \
+                const TIN *q = in + ((IX)[j] * plane + at);                                  \
+                const TW wv = wo[j];                                                         \
+                a0 += MUL(q[0], wv), a1 += MUL(q[s], wv), a2 += MUL(q[2 * s], wv), a3 += MUL(q[3 * s], wv); \
+            }                                                                                \
+        }
 #define MCU_TILE4(NAME, TIN, TW, ACC, MUL)                                                   \
     static MCU_NOINLINE void NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, \
-                                  const uint16_t *tp, int32_t g, int32_t y0, int32_t x0, int32_t ky0, \
-                                  int32_t ky1, ACC *a) {                                     \
+                                  const uint8_t *ix8, const uint16_t *tp, int32_t g, int32_t y0, \
+                                  int32_t x0, int32_t ky0, int32_t ky1, ACC *a) {            \
         const int32_t k = op->k, kk = k * k, w = op->w, s = op->stride, cg = op->c / op->groups; \
         const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row, plane = op->h * w;     \
         ACC a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];                                      \
         if (op->sparse == MCU_SPARSE_WEIGHT) {                                               \
-            for (int32_t ky = ky0; ky < ky1; ky++)                                           \
-                for (int32_t kx = 0; kx < k; kx++) {                                         \
-                    const int32_t r = ky * k + kx, at = (y0 + ky) * w + x0 + kx, end = tp[r + 1]; \
-                    for (int32_t j = tp[r]; j < end; j++) {                                  \
-                        const TIN *q = in + (ix[j] * plane + at);                            \
-                        const TW wv = wo[j];                                                 \
-                        a0 += MUL(q[0], wv), a1 += MUL(q[s], wv), a2 += MUL(q[2 * s], wv), a3 += MUL(q[3 * s], wv); \
-                    }                                                                        \
-                }                                                                            \
+            if (ix8) { MCU_WTAPS4(TIN, TW, MUL, ix8) }                                       \
+            else { MCU_WTAPS4(TIN, TW, MUL, ix) }                                            \
         } else {                                                                             \
             const int32_t full = ky0 == 0 && ky1 == k;                                       \
             const TIN *base = in + (y0 + ky0) * w + x0;                                      \
@@ -143,8 +147,8 @@ MCU_API uint16_t mcu_f2h(float x) {
  * inside the input: kb = {ky0, ky1, kx0, kx1}, half-open ranges. */
 #define MCU_TILE1(NAME, TIN, TW, ACC, MUL)                                                   \
     static MCU_NOINLINE ACC NAME(const McuOp *op, const TIN *in, const TW *wo, const uint16_t *ix, \
-                                 const uint16_t *tp, int32_t g, int32_t y0, int32_t x0, const int32_t *kb, \
-                                 ACC acc) {                                                  \
+                                 const uint8_t *ix8, const uint16_t *tp, int32_t g, int32_t y0, int32_t x0, \
+                                 const int32_t *kb, ACC acc) {                               \
         const int32_t k = op->k, kk = k * k, w = op->w, cg = op->c / op->groups;            \
         const int32_t n = op->sparse == MCU_DENSE ? cg : op->per_row;                         \
         const int32_t ky0 = kb[0], ky1 = kb[1], kx0 = kb[2], kx1 = kb[3];                    \
@@ -153,7 +157,8 @@ MCU_API uint16_t mcu_f2h(float x) {
             for (int32_t ky = ky0; ky < ky1; ky++)                                           \
                 for (int32_t kx = kx0; kx < kx1; kx++) {                                     \
                     const int32_t r = ky * k + kx, at = (y0 + ky) * w + x0 + kx, end = tp[r + 1]; \
-                    for (int32_t j = tp[r]; j < end; j++) acc += MUL(in[ix[j] * plane + at], wo[j]); \
+                    for (int32_t j = tp[r]; j < end; j++)                                    \
+                        acc += MUL(in[(ix8 ? ix8[j] : ix[j]) * plane + at], wo[j]);          \
                 }                                                                            \
             return acc;                                                                      \
         }                                                                                    \
@@ -185,7 +190,8 @@ MCU_API uint16_t mcu_f2h(float x) {
     const int32_t ix1 = op->w + op->pad < k ? 0 : (op->w + op->pad - k) / s + 1;             \
     for (int32_t o = 0; o < op->oc; o++) {                                                   \
         const int32_t g = o / og;                                                            \
-        const uint16_t *ix = op->sparse == MCU_DENSE ? 0 : op->idx + o * n;                  \
+        const uint16_t *ix = op->idx ? op->idx + o * n : 0;                                  \
+        const uint8_t *ix8 = op->idx8 ? op->idx8 + o * n : 0;                                \
         const uint16_t *tp = op->sparse == MCU_SPARSE_WEIGHT ? op->tap + o * (kk + 1) : 0;   \
         for (int32_t oy = 0; oy < op->oh; oy++) {                                            \
             const int32_t y0 = oy * s - op->pad;                                             \
@@ -195,7 +201,7 @@ MCU_API uint16_t mcu_f2h(float x) {
                     if (ox + 4 > ix1) ox = ix1 - 4; /* the last four again: same values */   \
                     ACC a[4];                                                                \
                     a[0] = a[1] = a[2] = a[3] = BIAS;                                        \
-                    TILE(op, in, wt + o * rw, ix, tp, g, y0, ox * s - op->pad, ky0, ky1, a);     \
+                    TILE(op, in, wt + o * rw, ix, ix8, tp, g, y0, ox * s - op->pad, ky0, ky1, a);     \
                     TOUT *dst = out + (o * op->oh + oy) * op->ow + ox;                       \
                     STORE(dst[0], o, a[0]); STORE(dst[1], o, a[1]);                          \
                     STORE(dst[2], o, a[2]); STORE(dst[3], o, a[3]);                          \
@@ -204,7 +210,7 @@ MCU_API uint16_t mcu_f2h(float x) {
                 }                                                                            \
                 const int32_t x0 = ox * s - op->pad;                                         \
                 const int32_t kb[4] = {ky0, ky1, x0 < 0 ? -x0 : 0, op->w - x0 < k ? op->w - x0 : k}; \
-                const ACC acc = TILE1(op, in, wt + o * rw, ix, tp, g, y0, x0, kb, BIAS);         \
+                const ACC acc = TILE1(op, in, wt + o * rw, ix, ix8, tp, g, y0, x0, kb, BIAS);         \
                 STORE(out[(o * op->oh + oy) * op->ow + ox], o, acc);                         \
                 ox++;                                                                        \
             }                                                                                \

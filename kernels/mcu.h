@@ -43,6 +43,7 @@ typedef struct {
     int32_t per_row;        /* sparse: kept entries per output channel */
     const uint16_t *idx;    /* sparse: [oc][per_row] kept input channels (channel- and
                              * weight-sparse conv) or kept input features (linear) */
+    const uint8_t *idx8;    /* weight-sparse conv with c <= 256: idx as bytes (idx NULL) */
     const uint16_t *tap;    /* weight-sparse conv: [oc][k*k + 1]; output channel o's kept
                              * weights are grouped by kernel position r = ky*k + kx, and
                              * entries tap[o][r] .. tap[o][r+1]-1 of its row are r's */

@@ -145,6 +145,13 @@ static sei_status lower_conv(Low *L, const Layer *l, const Layer *bn, int relu) 
             op->tap = tap;
         }
         op->idx = idx;
+        if (sp->kind == SPARSE_WEIGHT && l->in_c <= 256) { /* the channels fit a byte: half the index */
+            uint8_t *i8 = own(L->p, (size_t)ni);
+            if (!i8) return free(pos), sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+            for (long i = 0; i < ni; i++) i8[i] = (uint8_t)idx[i];
+            op->idx8 = i8, op->idx = NULL;
+            L->p->const_bytes -= sizeof *idx * (size_t)ni - (size_t)ni;
+        }
     }
     float *w = own(L->p, sizeof *w * (size_t)oc * n), *b = own(L->p, sizeof *b * (size_t)oc);
     if (!w || !b) return free(pos), sei_fail(SEI_ERR_NOMEM, "export: out of memory");
@@ -456,6 +463,14 @@ static sei_status quantize_weights(const McuProgram *f, int i, float si, float s
         op->idx = idx;
         q->const_bytes += sizeof *idx * ni;
     }
+    if (a->idx8) {
+        const size_t ni = (size_t)a->oc * a->per_row;
+        uint8_t *i8 = own(q, ni);
+        if (!i8) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
+        memcpy(i8, a->idx8, ni);
+        op->idx8 = i8;
+        q->const_bytes += ni;
+    }
     if (a->tap) {
         const size_t nt = (size_t)a->oc * (a->k * a->k + 1);
         uint16_t *tap = own(q, sizeof *tap * nt);
@@ -577,7 +592,8 @@ static void put_floats(FILE *o, const char *name, const float *v, size_t n) {
 static void put_ints(FILE *o, const char *type, const char *name, const void *v, size_t n, int bytes) {
     fprintf(o, "static const %s %s[%zu] = {", type, name, n);
     for (size_t i = 0; i < n; i++) {
-        long long x = bytes == 1 ? ((const int8_t *)v)[i] : bytes == 2 ? ((const uint16_t *)v)[i] : ((const int32_t *)v)[i];
+        long long x = bytes == 1 ? (type[0] == 'u' ? ((const uint8_t *)v)[i] : ((const int8_t *)v)[i])
+                      : bytes == 2 ? ((const uint16_t *)v)[i] : ((const int32_t *)v)[i];
         fprintf(o, "%s%lld", !i ? "\n    " : i % 16 ? ", " : ",\n    ", x);
     }
     fprintf(o, "\n};\n");
@@ -614,6 +630,10 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
         if (op->idx) {
             snprintf(nm, sizeof nm, "op%d_idx", i);
             put_ints(o, "uint16_t", nm, op->idx, (size_t)op->oc * op->per_row, 2);
+        }
+        if (op->idx8) {
+            snprintf(nm, sizeof nm, "op%d_idx8", i);
+            put_ints(o, "uint8_t", nm, op->idx8, (size_t)op->oc * op->per_row, 1);
         }
         if (op->tap) {
             snprintf(nm, sizeof nm, "op%d_tap", i);
@@ -652,6 +672,7 @@ static sei_status write_source(const McuProgram *p, FILE *o, const char *name) {
             fprintf(o, ", .relu = %d, .sparse = %d, .per_row = %d,\n     .weight = op%d_w, .bias = op%d_b", op->relu,
                     op->sparse, op->per_row, i, i);
             if (op->idx) fprintf(o, ", .idx = op%d_idx", i);
+            if (op->idx8) fprintf(o, ", .idx8 = op%d_idx8", i);
             if (op->tap) fprintf(o, ", .tap = op%d_tap", i);
             if (q8 && op->deq) fprintf(o, ", .deq = op%d_deq", i);
             else if (q8) fprintf(o, ", .mult = op%d_m, .shift = op%d_s", i, i);

@@ -31,7 +31,7 @@ static void ref_conv(const McuOp *op, int q8, const void *in, void *out) {
                             const uint16_t *tp = op->tap + o * (kk + 1);
                             int r = 0;
                             while (tp[r + 1] <= j) r++;
-                            ch = op->idx[o * n + j], ky = r / k, kx = r % k, wi = o * n + j;
+                            ch = op->idx8 ? op->idx8[o * n + j] : op->idx[o * n + j], ky = r / k, kx = r % k, wi = o * n + j;
                         } else {
                             ch = op->sparse == MCU_DENSE ? o / og * cg + j : op->idx[o * n + j];
                             ky = t / k, kx = t % k, wi = (o * n + j) * kk + t;
@@ -52,6 +52,8 @@ static void ref_conv(const McuOp *op, int q8, const void *in, void *out) {
             }
 }
 
+static int byte_index; /* weight-sparse cases: input channels as bytes (idx8) */
+
 /* one conv case through mcu_run (a conv then an fp32 / int8 wire copying it out) */
 static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w, int k, int stride, int pad) {
     McuOp ops[2] = {{0}};
@@ -62,6 +64,7 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
     const int kk = k * k, cg = c / groups;
     int n = cg * kk, per = 0;
     uint16_t *idx = NULL, *tap = NULL;
+    uint8_t *idx8 = NULL;
     if (sparse) { /* kept entries per output channel, ascending */
         const int cols = sparse == MCU_SPARSE_CHANNEL ? c : c * kk;
         per = cols / 2 > 0 ? cols / 2 : 1;
@@ -86,6 +89,11 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
             }
             free(row);
             op->tap = tap;
+            if (c <= 256 && byte_index) { /* the channels as bytes */
+                idx8 = malloc((size_t)oc * per);
+                for (int i = 0; i < oc * per; i++) idx8[i] = (uint8_t)idx[i];
+                op->idx8 = idx8, op->idx = NULL;
+            }
         }
     }
     const size_t in_n = (size_t)c * h * w, out_n = (size_t)oc * op->oh * op->ow, wn = (size_t)oc * n;
@@ -117,7 +125,7 @@ static int conv_case(int q8, int sparse, int c, int oc, int groups, int h, int w
         printf("  %s %s c=%d oc=%d groups=%d %dx%d k=%d stride=%d pad=%d differs from the naive loops\n", q8 ? "int8" : "fp32",
                sparse == MCU_DENSE ? "dense" : sparse == MCU_SPARSE_CHANNEL ? "channel-sparse" : "weight-sparse", c, oc,
                groups, h, w, k, stride, pad);
-    free(in), free(wt), free(bias), free(ref), free(mult), free(shift), free(arena), free(pay), free(idx), free(tap);
+    free(in), free(wt), free(bias), free(ref), free(mult), free(shift), free(arena), free(pay), free(idx), free(tap), free(idx8);
     return same;
 }
 
@@ -133,6 +141,12 @@ static void test_conv_matches_naive(void) {
                 const int *v = shapes[s];
                 bad += !conv_case(q8, sp, 3, 4, 1, v[0], v[1], v[2], v[3], v[4]), cases++;
                 if (sp == MCU_DENSE) bad += !conv_case(q8, sp, 4, 6, 2, v[0], v[1], v[2], v[3], v[4]), cases++;
+                if (sp == MCU_SPARSE_WEIGHT) { /* byte indices, 200 channels: past int8's range */
+                    byte_index = 1;
+                    bad += !conv_case(q8, sp, 3, 4, 1, v[0], v[1], v[2], v[3], v[4]), cases++;
+                    if (v[0] <= 16) bad += !conv_case(q8, sp, 200, 3, 1, v[0], v[1], v[2], v[3], v[4]), cases++;
+                    byte_index = 0;
+                }
             }
     EXPECT(bad == 0, "%d of %d conv cases differ", bad, cases);
 }
