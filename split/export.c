@@ -41,6 +41,13 @@ static void *own(McuProgram *p, size_t bytes) {
     return q;
 }
 
+/* a copy of bytes of constants that p owns and counts */
+static void *own_copy(McuProgram *p, const void *src, size_t bytes) {
+    void *q = own(p, bytes);
+    if (q) memcpy(q, src, bytes), p->const_bytes += bytes;
+    return q;
+}
+
 static sei_status prog_init(McuProgram *p, int type) {
     memset(p, 0, sizeof *p);
     p->type = type;
@@ -455,30 +462,11 @@ static sei_status quantize_weights(const McuProgram *f, int i, float si, float s
     }
     op->weight = w, op->bias = b, op->mult = m, op->shift = sh, op->deq = deq;
     q->const_bytes += n * (size_t)a->oc + (size_t)a->oc * (logits ? 8 : 9); /* + bias, mult / deq, shift */
-    if (a->idx) { /* the program owns its copy */
-        const size_t ni = (size_t)a->oc * a->per_row;
-        uint16_t *idx = own(q, sizeof *idx * ni);
-        if (!idx) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
-        memcpy(idx, a->idx, sizeof *idx * ni);
-        op->idx = idx;
-        q->const_bytes += sizeof *idx * ni;
-    }
-    if (a->idx8) {
-        const size_t ni = (size_t)a->oc * a->per_row;
-        uint8_t *i8 = own(q, ni);
-        if (!i8) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
-        memcpy(i8, a->idx8, ni);
-        op->idx8 = i8;
-        q->const_bytes += ni;
-    }
-    if (a->tap) {
-        const size_t nt = (size_t)a->oc * (a->k * a->k + 1);
-        uint16_t *tap = own(q, sizeof *tap * nt);
-        if (!tap) return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
-        memcpy(tap, a->tap, sizeof *tap * nt);
-        op->tap = tap;
-        q->const_bytes += sizeof *tap * nt;
-    }
+    /* the program owns its copies of the sparse indices */
+    const size_t ni = (size_t)a->oc * a->per_row, nt = (size_t)a->oc * (a->k * a->k + 1);
+    if ((a->idx && !(op->idx = own_copy(q, a->idx, 2 * ni))) || (a->idx8 && !(op->idx8 = own_copy(q, a->idx8, ni))) ||
+        (a->tap && !(op->tap = own_copy(q, a->tap, 2 * nt))))
+        return sei_fail(SEI_ERR_NOMEM, "export: out of memory");
     return SEI_OK;
 }
 
